@@ -1,0 +1,38 @@
+# The README's two commands: `make run` and `make test`. Both work on a fresh machine.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+RUN_DIR ?= $(shell mktemp -d /tmp/injectctl-run.XXXXXX)
+
+.PHONY: run test lint typecheck pytest bench soak clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+## run: start the main job on the built-in simulator (Ctrl-C to stop)
+run: $(STAMP)
+	@echo "Simulated NE-1000 pump at $(RUN_DIR)/pump (drive it with: $(BIN)/injectctl pump status --port $(RUN_DIR)/pump)"
+	$(BIN)/injectctl sim --pump-link $(RUN_DIR)/pump
+
+## test: lint, type-check and run the whole test suite
+test: lint typecheck pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP)
+	$(BIN)/pytest
+
+## bench: benchmarks; figures go in docs/performance.md
+bench: $(STAMP)
+	$(BIN)/python -m bench.ne1000_bench
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .hypothesis

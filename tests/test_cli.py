@@ -1,0 +1,92 @@
+"""``injectctl`` as an operator or engineer runs it."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+from simulator.ne1000_emulator import NE1000Emulator
+
+INJECTCTL = str(Path(sys.executable).parent / "injectctl")
+
+
+async def run_cli(*args: str) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        INJECTCTL, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_pump_status(emulator: NE1000Emulator) -> None:
+    code, out, _ = await run_cli("pump", "status", "--port", emulator.path)
+    assert code == 0
+    assert "NE-1000 firmware 3.928" in out and "12.06 mm" in out and "A?R" in out
+
+
+async def test_pump_infuse_with_progress(emulator: NE1000Emulator) -> None:
+    code, out, err = await run_cli(
+        "pump",
+        "infuse",
+        "--port",
+        emulator.path,
+        "--syringe",
+        "bd-luerlok-5ml",
+        "--volume-ml",
+        "0.05",
+        "--rate-ml-min",
+        "3",
+    )
+    assert code == 0, err
+    assert "complete: delivered 0.05 of 0.05 mL" in out
+    assert "mL/min" in err and "s left" in err
+    assert emulator.model.infused_ml == 0.05
+    assert not emulator.model.safe_mode  # left in basic mode
+
+
+async def test_pump_stop(emulator: NE1000Emulator) -> None:
+    emulator.model.alarm = None
+    emulator.model.settings.volume_value = 0
+    emulator.model.handle("RUN", emulator.model.now_s)
+    code, out, _ = await run_cli("pump", "stop", "--port", emulator.path)
+    assert code == 0 and "paused" in out
+    assert not emulator.model.status.moving
+
+
+async def test_errors_are_one_line(tmp_path: Path, emulator: NE1000Emulator) -> None:
+    code, _, err = await run_cli("pump", "status", "--port", str(tmp_path / "missing"))
+    assert code == 2 and err.count("\n") == 1 and "cannot open" in err
+    code, _, err = await run_cli(
+        "pump",
+        "infuse",
+        "--port",
+        emulator.path,
+        "--syringe",
+        "nope",
+        "--volume-ml",
+        "1",
+        "--rate-ml-min",
+        "1",
+    )
+    assert code == 2 and "unknown syringe 'nope'" in err
+    code, _, err = await run_cli(
+        "pump",
+        "infuse",
+        "--port",
+        emulator.path,
+        "--diameter-mm",
+        "12.06",
+        "--volume-ml",
+        "1",
+        "--rate-ml-min",
+        "50",
+    )
+    assert code == 1 and "plunger-speed range" in err
+    assert emulator.model.settings.rate_ml_min != 50
+
+
+async def test_ports_lists_something_or_says_none() -> None:
+    code, out, _ = await run_cli("ports")
+    assert code == 0 and out.strip()
