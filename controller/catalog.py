@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -81,21 +81,19 @@ def _unique(path: Path, ids: list[str]) -> None:
         seen.add(item)
 
 
-def load_syringes(path: Path = CONFIG_DIR / "syringes.toml") -> dict[str, Syringe]:
+def _load(path: Path, key: str, model: type[BaseModel]) -> list[Any]:
     raw = _read(path)
     try:
-        entries = _SyringeFile.model_validate(raw).syringe
+        entries: list[Any] = getattr(model.model_validate(raw), key)
     except ValidationError as exc:
-        raise _explain(path, "syringe", exc, raw) from None
-    _unique(path, [s.id for s in entries])
-    return {s.id: s for s in entries}
+        raise _explain(path, key, exc, raw) from None
+    _unique(path, [e.id for e in entries])
+    return entries
+
+
+def load_syringes(path: Path = CONFIG_DIR / "syringes.toml") -> dict[str, Syringe]:
+    return {s.id: s for s in _load(path, "syringe", _SyringeFile)}
 
 
 def load_needles(path: Path = CONFIG_DIR / "needles.toml") -> dict[str, Needle]:
-    raw = _read(path)
-    try:
-        entries = _NeedleFile.model_validate(raw).needle
-    except ValidationError as exc:
-        raise _explain(path, "needle", exc, raw) from None
-    _unique(path, [n.id for n in entries])
-    return {n.id: n for n in entries}
+    return {n.id: n for n in _load(path, "needle", _NeedleFile)}
