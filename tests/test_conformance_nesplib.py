@@ -48,15 +48,17 @@ def open_pump(link: Path, safe_timeout_s: int) -> tuple[nesp_lib.Port, nesp_lib.
     return port, nesp_lib.Pump(port, safe_mode_timeout_s=safe_timeout_s)
 
 
-def send_raw(port: nesp_lib.Port, command: str, safe: bool) -> None:
+def send_raw(port: nesp_lib.Port, command: str, safe: bool) -> bytes:
     """Set a rate in a unit nesp-lib itself never chooses, so its parser reads it."""
     port._transmit(encode_safe(command.encode()) if safe else encode_basic(command))
     serial = port._Port__serial
-    deadline = time.monotonic() + 2
-    while time.monotonic() < deadline and not serial.in_waiting:
-        time.sleep(0.01)
-    time.sleep(0.05)
-    serial.reset_input_buffer()
+    if safe:
+        head = serial.read(2)
+        reply = bytes(head + serial.read(head[1] - 1))
+    else:
+        reply = bytes(serial.read_until(b"\x03"))
+    assert reply.endswith(b"\x03") and b"00S" in reply, reply
+    return reply
 
 
 @pytest.mark.parametrize("safe_timeout_s", [0, 5], ids=["basic", "safe"])
