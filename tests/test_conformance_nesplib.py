@@ -84,7 +84,7 @@ def test_nesplib_drives_the_emulator(sim_pump: Path, safe_timeout_s: int) -> Non
         pump.run(wait_while_running=False)
         assert pump.status == nesp_lib.Status.INFUSING
         assert pump.running
-        time.sleep(0.5)
+        time.sleep(0.5)  # let the pump infuse for a while: elapsed time is the input here
         partway = pump.volume_infused_ml
         assert 0 < partway < 0.1
         pump.stop(wait_while_running=True)
@@ -109,7 +109,7 @@ def test_emulator_timeout_stops_pump_for_nesplib(sim_pump: Path) -> None:
         pump.safe_mode_timeout_s = 1
         # nesp-lib's heartbeat thread keeps the pump alive: still infusing after 2 s.
         pump.run(wait_while_running=False)
-        time.sleep(2.0)
+        time.sleep(2.0)  # twice the pump timeout must pass without A?T
         assert pump.status == nesp_lib.Status.INFUSING
         pump.stop()
         pump.safe_mode_timeout_s = 0

@@ -41,9 +41,8 @@ def test_device_vectors_decode() -> None:
 
 
 def test_host_vectors_encode() -> None:
-    assert encode_frame(*stream(1000, 1)[:1], 1, stream(1000, 1)[1]) == bytes.fromhex(
-        "08 82 01 e8 03 01 09 4d 00"
-    )
+    t, p = stream(1000, 1)
+    assert encode_frame(t, 1, p) == bytes.fromhex("08 82 01 e8 03 01 09 4d 00")
     t, p = ping(0xDEADBEEF)
     assert encode_frame(t, 2, p) == bytes.fromhex("09 83 02 ef be ad de 38 a4 00")
     t, p = watchdog(250)
