@@ -5,6 +5,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 RUN_DIR ?= $(shell mktemp -d /tmp/injectctl-run.XXXXXX)
 
+NODE_STAMP := node_modules/.installed
+
 .PHONY: run test lint typecheck pytest bench soak clean
 
 $(STAMP): pyproject.toml
@@ -12,6 +14,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
+
+# Node runs the bridge firmware core under the MicroPython WebAssembly port in the tests.
+$(NODE_STAMP): package.json package-lock.json
+	command -v npm >/dev/null || (apt-get update -qq && apt-get install -y -qq nodejs npm)
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
 
 ## run: start the main job on the built-in simulator (Ctrl-C to stop)
 run: $(STAMP)
@@ -27,7 +35,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+pytest: $(STAMP) $(NODE_STAMP)
 	$(BIN)/pytest
 
 ## bench: benchmarks; figures go in docs/performance.md
@@ -35,4 +43,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.ne1000_bench
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .hypothesis

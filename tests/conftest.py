@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from drivers.ne1000 import NE1000
+from drivers.transducer import TransducerBridge
+from simulator.bridge_emulator import BridgeEmulator
 from simulator.ne1000_emulator import NE1000Emulator
 
 
@@ -33,6 +35,21 @@ async def emulator(tmp_path: Path) -> AsyncIterator[NE1000Emulator]:
 @pytest.fixture
 async def pump(emulator: NE1000Emulator) -> AsyncIterator[NE1000]:
     driver = await NE1000.open(emulator.path, command_timeout_s=0.3)
+    try:
+        yield driver
+    finally:
+        await driver.close()
+
+
+@pytest.fixture
+async def bridge_emulator(tmp_path: Path) -> AsyncIterator[BridgeEmulator]:
+    async with BridgeEmulator(tmp_path / "bridge", drift_ppm=150.0) as emu:
+        yield emu
+
+
+@pytest.fixture
+async def bridge(bridge_emulator: BridgeEmulator) -> AsyncIterator[TransducerBridge]:
+    driver = await TransducerBridge.open(bridge_emulator.path)
     try:
         yield driver
     finally:

@@ -6,7 +6,13 @@ import asyncio
 import sys
 from pathlib import Path
 
+import pytest
+
+from drivers.ne1000 import NE1000
+from drivers.ne1000_protocol import PumpStatus
+from drivers.transducer import TransducerBridge
 from simulator.ne1000_emulator import NE1000Emulator
+from tests.bridge_helpers import Recorder
 
 INJECTCTL = str(Path(sys.executable).parent / "injectctl")
 
@@ -90,3 +96,46 @@ async def test_errors_are_one_line(tmp_path: Path, emulator: NE1000Emulator) -> 
 async def test_ports_lists_something_or_says_none() -> None:
     code, out, _ = await run_cli("ports")
     assert code == 0 and out.strip()
+
+
+async def test_sim_serves_pump_and_bridge_with_the_interlock_wired(tmp_path: Path) -> None:
+    pump_link, bridge_link = tmp_path / "pump", tmp_path / "bridge"
+    proc = await asyncio.create_subprocess_exec(
+        INJECTCTL,
+        "sim",
+        "--pump-link",
+        str(pump_link),
+        "--transducer-link",
+        str(bridge_link),
+        "--pressure-mmhg",
+        "50",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    try:
+        async with asyncio.timeout(20):
+            while b"PTB/1 transducer bridge at" not in await proc.stdout.readline():
+                pass
+        pump = await NE1000.open(str(pump_link))
+        bridge = await TransducerBridge.open(str(bridge_link))
+        try:
+            rec = Recorder(bridge)
+            await bridge.start_stream(1000, 1)
+            await rec.more_samples(500)
+            mean = sum(s[2] for s in rec.samples[-200:]) / 200
+            assert mean == pytest.approx((50 + 6) * 1.012, abs=1.0)  # nominal gain, true zero
+            await pump.set_diameter_mm(12.06)
+            await pump.set_rate_ml_min(1.0)
+            await pump.set_volume_ml(1.0)
+            await pump.run()
+            await bridge.assert_interlock()
+            assert await pump.status() is PumpStatus.STOPPED
+        finally:
+            await bridge.close()
+            await pump.close()
+    finally:
+        proc.terminate()
+        await asyncio.wait_for(proc.wait(), 10)
+    assert proc.returncode == 0
+    assert not pump_link.exists() and not bridge_link.exists()

@@ -8,7 +8,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from controller.cli import ports_cmd, pump_cmd, sim_cmd
+from controller.cli import ports_cmd, pump_cmd, sim_cmd, transducer_cmd
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim_cmd.add_parser(sub)
     ports_cmd.add_parser(sub)
     pump_cmd.add_parser(sub)
+    transducer_cmd.add_parser(sub)
     return parser
 
 

@@ -1,0 +1,1 @@
+"""The bridge board's MicroPython firmware: a pure core and a hardware layer."""
