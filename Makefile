@@ -23,8 +23,9 @@ $(NODE_STAMP): package.json package-lock.json
 
 ## run: start the main job on the built-in simulator (Ctrl-C to stop)
 run: $(STAMP)
-	@echo "Simulated NE-1000 pump at $(RUN_DIR)/pump (drive it with: $(BIN)/injectctl pump status --port $(RUN_DIR)/pump)"
-	$(BIN)/injectctl sim --pump-link $(RUN_DIR)/pump
+	@echo "Simulated NE-1000 pump at $(RUN_DIR)/pump (try: $(BIN)/injectctl pump status --port $(RUN_DIR)/pump)"
+	@echo "Simulated transducer bridge at $(RUN_DIR)/bridge (try: $(BIN)/injectctl transducer monitor --port $(RUN_DIR)/bridge)"
+	$(BIN)/injectctl sim --pump-link $(RUN_DIR)/pump --transducer-link $(RUN_DIR)/bridge
 
 ## test: lint, type-check and run the whole test suite
 test: lint typecheck pytest
@@ -41,6 +42,7 @@ pytest: $(STAMP) $(NODE_STAMP)
 ## bench: benchmarks; figures go in docs/performance.md
 bench: $(STAMP)
 	$(BIN)/python -m bench.ne1000_bench
+	$(BIN)/python -m bench.bridge_bench
 
 clean:
 	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .hypothesis

@@ -9,15 +9,41 @@ same module: one codec, shared by both ends of the wire.
 
 MAX_PACKET = 64
 MIN_PACKET = 4
+MAX_ENCODED = MAX_PACKET + 2  # COBS adds one byte per 254; a little slack beyond that
+
+
+def _crc_table() -> list[int]:
+    table = []
+    for byte in range(256):
+        crc = byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) & 0xFFFF if crc & 0x8000 else (crc << 1) & 0xFFFF
+        table.append(crc)
+    return table
+
+
+_CRC_TABLE = _crc_table()
+
+
+def crc16_table(data: bytes, crc: int = 0xFFFF) -> int:
+    """CRC-16/CCITT-FALSE, table-driven: what the board runs (MicroPython has no crc_hqx)."""
+    table = _CRC_TABLE
+    for byte in data:
+        crc = ((crc << 8) & 0xFFFF) ^ table[(crc >> 8) ^ byte]
+    return crc
+
+
+try:  # CPython: the same CRC in C (the spec names it); the tests check both agree
+    from binascii import crc_hqx
+except ImportError:  # MicroPython
+    crc_hqx = None  # type: ignore[assignment]
 
 
 def crc16_ccitt_false(data: bytes, crc: int = 0xFFFF) -> int:
     """CRC-16/CCITT-FALSE: poly 0x1021, init 0xFFFF, no reflection, xorout 0."""
-    for byte in data:
-        crc ^= byte << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x1021) & 0xFFFF if crc & 0x8000 else (crc << 1) & 0xFFFF
-    return crc
+    if crc_hqx is not None:
+        return crc_hqx(data, crc)
+    return crc16_table(data, crc)
 
 
 def cobs_encode(data: bytes) -> bytes:
@@ -88,17 +114,25 @@ class FrameReceiver:
 
     def feed(self, data: bytes) -> list[tuple[int, int, bytes]]:
         out: list[tuple[int, int, bytes]] = []
-        for byte in data:
-            if byte != 0:
-                if len(self._buf) <= MAX_PACKET + 2:
-                    self._buf.append(byte)
-                else:
-                    self._overflow = True
-                continue
+        start = 0
+        end = data.find(b"\x00")
+        while end >= 0:
+            self._collect(data[start:end])
             packet = self._take()
             if packet is not None:
                 out.append(packet)
+            start = end + 1
+            end = data.find(b"\x00", start)
+        if start < len(data):
+            self._collect(data[start:])
         return out
+
+    def _collect(self, chunk: bytes) -> None:
+        """Bytes of a frame in progress; a frame longer than any packet is marked bad."""
+        if len(self._buf) + len(chunk) <= MAX_ENCODED + 1:
+            self._buf += chunk
+        else:
+            self._overflow = True
 
     def _take(self) -> tuple[int, int, bytes] | None:
         frame, overflow = bytes(self._buf), self._overflow

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import binascii
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -11,6 +13,7 @@ from firmware_bridge.ptb1 import (
     cobs_decode,
     cobs_encode,
     crc16_ccitt_false,
+    crc16_table,
     encode_frame,
 )
 
@@ -96,3 +99,8 @@ def test_oversized_and_short_frames_are_counted() -> None:
     receiver = FrameReceiver()
     assert receiver.feed(b"\x01" * 200 + b"\x00" + b"\x02\x81\x00") == []
     assert receiver.rx_errors == 2
+
+
+@given(st.binary(max_size=80))
+def test_table_crc_of_the_board_equals_the_c_crc_of_the_host(data: bytes) -> None:
+    assert crc16_table(data) == binascii.crc_hqx(data, 0xFFFF)
