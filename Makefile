@@ -3,7 +3,6 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-RUN_DIR ?= $(shell mktemp -d /tmp/injectctl-run.XXXXXX)
 
 NODE_STAMP := node_modules/.installed
 
@@ -23,9 +22,10 @@ $(NODE_STAMP): package.json package-lock.json
 
 ## run: start the main job on the built-in simulator (Ctrl-C to stop)
 run: $(STAMP)
-	@echo "Simulated NE-1000 pump at $(RUN_DIR)/pump (try: $(BIN)/injectctl pump status --port $(RUN_DIR)/pump)"
-	@echo "Simulated transducer bridge at $(RUN_DIR)/bridge (try: $(BIN)/injectctl transducer monitor --port $(RUN_DIR)/bridge)"
-	$(BIN)/injectctl sim --pump-link $(RUN_DIR)/pump --transducer-link $(RUN_DIR)/bridge
+	@d=$${RUN_DIR:-$$(mktemp -d /tmp/injectctl-run.XXXXXX)}; \
+	echo "Simulated NE-1000 pump at $$d/pump (try: $(BIN)/injectctl pump status --port $$d/pump)"; \
+	echo "Simulated transducer bridge at $$d/bridge (try: $(BIN)/injectctl transducer monitor --port $$d/bridge)"; \
+	exec $(BIN)/injectctl sim --pump-link $$d/pump --transducer-link $$d/bridge
 
 ## test: lint, type-check and run the whole test suite
 test: lint typecheck pytest

@@ -243,3 +243,18 @@ async def test_an_idle_bridge_that_goes_quiet_is_lost(tmp_path: Path) -> None:
             assert "no packet" in lost.detail
         finally:
             await bridge.close()
+
+
+async def test_stuck_and_noisy_transducer_faults(
+    bridge: TransducerBridge, bridge_emulator: BridgeEmulator
+) -> None:
+    rec = Recorder(bridge)
+    await bridge.start_stream(1000, 1)
+    await rec.more_samples(50)
+    bridge_emulator.faults.stick()
+    await rec.more_samples(100)
+    assert len({s[3] for s in rec.samples[-80:]}) == 1, "a stuck ADC repeats one code"
+    bridge_emulator.faults.clear()
+    bridge_emulator.faults.noise(5.0)
+    await rec.more_samples(500)
+    assert statistics.pstdev(s[2] for s in rec.samples[-400:]) == pytest.approx(5.06, rel=0.2)
