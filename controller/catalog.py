@@ -40,6 +40,16 @@ class Needle(BaseModel):
     coaxial: bool = False
 
 
+class Drug(BaseModel):
+    """What the plant needs of a drug (and later, expected pressure): its viscosity."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: Identifier
+    name: str
+    viscosity_cp: Annotated[float, Field(gt=0.1, le=1000)]
+
+
 class CatalogError(ValueError):
     """A catalog file is missing, unreadable or has a bad entry."""
 
@@ -50,6 +60,10 @@ class _SyringeFile(BaseModel):
 
 class _NeedleFile(BaseModel):
     needle: list[Needle]
+
+
+class _DrugFile(BaseModel):
+    drug: list[Drug]
 
 
 def _read(path: Path) -> dict[str, object]:
@@ -81,7 +95,8 @@ def _unique(path: Path, ids: list[str]) -> None:
         seen.add(item)
 
 
-def _load(path: Path, key: str, model: type[BaseModel]) -> list[Any]:
+def load_entries(path: Path, key: str, model: type[BaseModel]) -> list[Any]:
+    """Entries under ``key`` in a TOML catalog, validated by ``model`` (a file model)."""
     raw = _read(path)
     try:
         entries: list[Any] = getattr(model.model_validate(raw), key)
@@ -92,8 +107,12 @@ def _load(path: Path, key: str, model: type[BaseModel]) -> list[Any]:
 
 
 def load_syringes(path: Path = CONFIG_DIR / "syringes.toml") -> dict[str, Syringe]:
-    return {s.id: s for s in _load(path, "syringe", _SyringeFile)}
+    return {s.id: s for s in load_entries(path, "syringe", _SyringeFile)}
 
 
 def load_needles(path: Path = CONFIG_DIR / "needles.toml") -> dict[str, Needle]:
-    return {n.id: n for n in _load(path, "needle", _NeedleFile)}
+    return {n.id: n for n in load_entries(path, "needle", _NeedleFile)}
+
+
+def load_drugs(path: Path = CONFIG_DIR / "drugs.toml") -> dict[str, Drug]:
+    return {d.id: d for d in load_entries(path, "drug", _DrugFile)}

@@ -150,6 +150,13 @@ class NE1000Model:
             self.run_ml = 0.0
         self.external_stop = asserted
 
+    def stall(self, now_s: float) -> None:
+        """The motor stalls now (a jammed lead screw): stop and raise ``A?S``."""
+        self.advance(now_s)
+        if self.status.moving:
+            self.status = PumpStatus.STOPPED
+        self._raise_alarm(PumpAlarm.STALLED)
+
     def power_cycle(self, now_s: float) -> None:
         """Power interruption: motion and volatile counters lost, settings kept, A?R pending."""
         self.status = PumpStatus.STOPPED

@@ -1,0 +1,1 @@
+"""The physics of the fluid path: syringe, line, transducer dome, needle and tissue."""

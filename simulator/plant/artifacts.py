@@ -1,0 +1,85 @@
+"""Physiological and handling artifacts the transducer picks up, deterministic per seed.
+
+Respiration (0.2-0.3 Hz, a few mmHg), cardiac pulsation (1-1.5 Hz, 1-2 mmHg) and spikes
+from needle manipulation and patient motion (a fast rise and a decay of tens of ms, at
+random times from a Poisson process). Times are relative to the plant's start, so the
+same seed gives the same artifacts at the same scenario time in every run.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SPIKE_RISE_S = 0.01
+
+
+class ArtifactConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    respiration_mmhg: float = Field(default=0.0, ge=0, le=50)
+    respiration_hz: float = Field(default=0.25, gt=0, le=2)
+    cardiac_mmhg: float = Field(default=0.0, ge=0, le=20)
+    cardiac_hz: float = Field(default=1.2, gt=0, le=4)
+    spikes_per_min: float = Field(default=0.0, ge=0, le=120)
+    spike_mmhg: float = Field(default=20.0, ge=0, le=300)
+    spike_decay_s: float = Field(default=0.08, gt=0, le=2)
+
+
+class Artifacts:
+    def __init__(self, config: ArtifactConfig, seed: int) -> None:
+        self.config = config
+        rng = random.Random(seed)
+        self._resp_phase = rng.uniform(0, 2 * math.pi)
+        self._card_phase = rng.uniform(0, 2 * math.pi)
+        self._spike_rng = random.Random(seed + 7919)
+        self._spikes: list[tuple[float, float]] = []  # (start s, signed amplitude mmHg)
+        self._horizon_s = 0.0
+
+    def _extend_spikes(self, until_s: float) -> None:
+        rate_per_s = self.config.spikes_per_min / 60.0
+        if rate_per_s <= 0:
+            self._horizon_s = math.inf
+            return
+        t = self._spikes[-1][0] if self._spikes else 0.0
+        while t < until_s + 10.0:
+            t += self._spike_rng.expovariate(rate_per_s)
+            amplitude = self.config.spike_mmhg * self._spike_rng.uniform(0.5, 1.0)
+            self._spikes.append((t, amplitude if self._spike_rng.random() < 0.8 else -amplitude))
+        self._horizon_s = t - 10.0
+
+    def at(self, t_s: float) -> float:
+        """Artifact pressure (mmHg) at scenario time ``t_s``."""
+        c = self.config
+        value = 0.0
+        if c.respiration_mmhg:
+            value += c.respiration_mmhg * math.sin(
+                2 * math.pi * c.respiration_hz * t_s + self._resp_phase
+            )
+        if c.cardiac_mmhg:
+            phase = 2 * math.pi * c.cardiac_hz * t_s + self._card_phase
+            value += c.cardiac_mmhg * (0.8 * math.sin(phase) + 0.2 * math.sin(2 * phase))
+        if c.spikes_per_min:
+            value += self._spikes_at(t_s)
+        return value
+
+    def _spikes_at(self, t_s: float) -> float:
+        if t_s > self._horizon_s:
+            self._extend_spikes(t_s)
+        decay = self.config.spike_decay_s
+        total = 0.0
+        for start, amplitude in reversed(self._spikes):
+            if start > t_s:
+                continue
+            age = t_s - start
+            if age > 8 * decay:
+                break
+            rise = min(1.0, age / SPIKE_RISE_S)
+            total += amplitude * rise * math.exp(-max(0.0, age - SPIKE_RISE_S) / decay)
+        return total
+
+    def spike_times(self, until_s: float) -> list[float]:
+        self._extend_spikes(until_s)
+        return [t for t, _ in self._spikes if t <= until_s]
