@@ -153,7 +153,7 @@ def _check_ids(path: Path, scenario: Scenario) -> None:
 def load_scenario(path_or_name: str | Path) -> Scenario:
     """A scenario file, or the name of one in ``config/scenarios/``."""
     path = Path(path_or_name)
-    if not path.suffix and not path.exists():
+    if not path.exists() and (SCENARIO_DIR / f"{path_or_name}.toml").exists():
         path = SCENARIO_DIR / f"{path_or_name}.toml"
     try:
         with path.open("rb") as fh:

@@ -138,3 +138,19 @@ async def test_sim_cli_offline_sweep(tmp_path: Path) -> None:
     assert b"x real time" in out and b"leak at" in out
     arrays, onsets = load_npz(truth)
     assert onsets[0]["kind"] == "leak" and arrays["leak_ml"][-1] > 0.5
+
+
+async def test_injected_link_faults_reach_the_host(sim_rig: SimRig) -> None:
+    bridge = await TransducerBridge.open(sim_rig.bridge_port)
+    try:
+        rec = Recorder(bridge)
+        await bridge.start_stream(1000, 1)
+        await rec.more_samples(200)
+        sim_rig.inject("bridge_garbage", n_bytes=100)
+        await rec.until(lambda: bridge.stats.rx_errors > 0)
+        onset = sim_rig.inject("bridge_silence", duration_s=0.5)
+        assert onset.applied
+        await rec.event("link_lost")
+        await rec.event("link_restored", timeout_s=5)
+    finally:
+        await bridge.close()

@@ -191,7 +191,7 @@ class Plant:
         self.leak_ml += q_leak * dt
         if p_tip > self.critical_mmhg:
             self.cracked = True
-        elif self.cracked and p_tip < 0.5 * self.critical_mmhg:
+        elif self.cracked and p_tip < 0.2 * self.critical_mmhg:
             self.cracked = False
         self._record(q_in, q_needle, q_tissue, q_back, q_leak)
 

@@ -1,0 +1,239 @@
+"""What the line should do: rest pressure, artifact envelope, and a learned first-order model.
+
+At rest (pump still) ``Baseline`` keeps the rest pressure and the peak-to-peak of the
+breathing and heartbeat artifacts. When an infusion starts, ``LineModel`` learns the
+line's compliance C from the first rise (the slope at the start is Q/C whatever the
+resistance) and its resistance R once the pressure levels off; from then on it predicts
+the pressure the line should hold (``C dP/dt = Q - (P - P_rest)/R``) and adapts R
+slowly, only while the pressure is steady, so tissue filling up is followed but a
+blockage is not. ``Occlusion`` and ``Leak`` test the residual.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+from controller.detectors import Verdict
+
+DEFAULT_ENVELOPE_MMHG = 8.0  # when the baseline before the start was too short to measure
+MIN_BASELINE_S = 4.0
+LEARN_SLOPE_FROM_S, LEARN_SLOPE_TO_S = 0.15, 0.55
+LEVELLED_FRACTION = 0.25
+LEVEL_WINDOW_S = 4.0  # slope for the levelling test: a whole breath, so breathing averages out
+LEVEL_TAU_S = 5.0  # the steady level follows slow changes while neither CUSUM is active
+BLOCK_S = 0.01
+
+
+@dataclass(frozen=True)
+class LinePrior:
+    """What the catalogs say: compliance of syringe + line + dome, and the needle path's R."""
+
+    compliance_ml_per_mmhg: float
+    path_resistance_mmhg_s_per_ml: float
+
+
+class Baseline:
+    def __init__(self, window_s: float = 10.0) -> None:
+        self.window_s = window_s
+        self._points: deque[tuple[float, float]] = deque()
+
+    def add(self, t: float, filtered_mmhg: float) -> None:
+        self._points.append((t, filtered_mmhg))
+        while self._points and t - self._points[0][0] > self.window_s:
+            self._points.popleft()
+
+    def clear(self) -> None:
+        self._points.clear()
+
+    def rest(self) -> tuple[float, float]:
+        """(rest pressure, artifact peak-to-peak); the envelope is a default if too short."""
+        if not self._points:
+            return 0.0, DEFAULT_ENVELOPE_MMHG
+        values = sorted(p for _, p in self._points)
+        n = len(values)
+        median = values[n // 2]
+        span_s = self._points[-1][0] - self._points[0][0]
+        if span_s < MIN_BASELINE_S:
+            return median, DEFAULT_ENVELOPE_MMHG
+        return median, values[int(n * 0.98) - 1] - values[int(n * 0.02)]
+
+
+class LineModel:
+    """Checks C at the start, waits for the line to level off, then runs two CUSUMs on the
+    pressure steps: up (a blocked line keeps climbing at Q/C) and down (a leak or a needle
+    out of the tumour makes it fall). Each CUSUM's drift is a fraction of Q/C, so the slow
+    rise of tissue filling up and the swing of breathing do not accumulate."""
+
+    def __init__(self, drift_fraction: float = 0.4) -> None:
+        self.drift_fraction = drift_fraction
+        self.state = "idle"  # idle, learning, monitoring
+        self.q_ml_s = 0.0
+        self.p_rest = 0.0
+        self.envelope = DEFAULT_ENVELOPE_MMHG
+        self.c = 1e-3
+        self.prior = LinePrior(1e-3, 1.0)
+        self.level = 0.0
+        self.slope = 0.0
+        self.up = 0.0
+        self.down = 0.0
+        self.t_start = 0.0
+        self._last = 0.0
+        self._recent: deque[tuple[float, float]] = deque()
+        self._start_points: list[tuple[float, float]] = []
+
+    def start(
+        self, t: float, q_ml_s: float, p_rest: float, envelope: float, prior: LinePrior
+    ) -> None:
+        self.state, self.q_ml_s, self.p_rest, self.envelope, self.prior = (
+            "learning",
+            q_ml_s,
+            p_rest,
+            envelope,
+            prior,
+        )
+        self.c = prior.compliance_ml_per_mmhg
+        self.t_start = t
+        self.up = self.down = 0.0
+        self._last = p_rest
+        self._recent.clear()
+        self._start_points = []
+
+    def stop(self) -> None:
+        self.state = "idle"
+
+    @property
+    def full_occlusion_slope(self) -> float:
+        """How fast the pressure climbs if nothing leaves the line: Q / C."""
+        return self.q_ml_s / self.c
+
+    @property
+    def learn_limit_s(self) -> float:
+        """A line not levelled off by now is blocked (5 time constants, tissue included)."""
+        tissue_max = 6000.0  # 100 mmHg per mL/min
+        tau = self.prior.compliance_ml_per_mmhg * (
+            self.prior.path_resistance_mmhg_s_per_ml + tissue_max
+        )
+        return max(10.0, 5.0 * tau)
+
+    def update(self, t: float, filtered: float) -> None:
+        step, self._last = filtered - self._last, filtered
+        self._recent.append((t, filtered))
+        while t - self._recent[0][0] > LEVEL_WINDOW_S:
+            self._recent.popleft()
+        self.slope = _slope(self._recent)
+        if self.state == "learning":
+            self._learn(t, filtered)
+        elif self.state == "monitoring":
+            drift = self.drift_fraction * self.full_occlusion_slope * BLOCK_S
+            self.up = max(0.0, self.up + step - drift)
+            self.down = max(0.0, self.down - step - drift)
+            if self.up == 0.0 and self.down == 0.0:
+                self.level += (filtered - self.level) * BLOCK_S / LEVEL_TAU_S
+
+    def _learn(self, t: float, filtered: float) -> None:
+        age = t - self.t_start
+        if LEARN_SLOPE_FROM_S <= age <= LEARN_SLOPE_TO_S:
+            self._start_points.append((t, filtered))
+        elif age > LEARN_SLOPE_TO_S and self._start_points:
+            s0 = _slope(self._start_points)
+            self._start_points = []
+            prior = self.prior.compliance_ml_per_mmhg
+            # The first rise is slowed by the needle's outflow and the filter, so it only
+            # overrides the catalog when it is far slower: air in the line.
+            if 0 < s0 < 0.3 * self.q_ml_s / prior:
+                self.c = min(self.q_ml_s / s0, prior * 5)
+        levelled = (
+            age > LEVEL_WINDOW_S + 0.5
+            and self.slope < LEVELLED_FRACTION * self.full_occlusion_slope
+        )
+        if levelled:
+            self.level = filtered
+            self.state = "monitoring"
+
+
+def _slope(points: deque[tuple[float, float]] | list[tuple[float, float]]) -> float:
+    n = len(points)
+    if n < 3:
+        return 0.0
+    mt = sum(t for t, _ in points) / n
+    mp = sum(p for _, p in points) / n
+    num = sum((t - mt) * (p - mp) for t, p in points)
+    den = sum((t - mt) ** 2 for t, _ in points)
+    return num / den if den > 0 else 0.0
+
+
+class Occlusion:
+    """The upward CUSUM past the artifact envelope for ``persist_s`` (longer than a handling
+    spike lasts); or a line that never levels off."""
+
+    def __init__(self, persist_s: float = 0.15) -> None:
+        self.persist_s = persist_s
+        self._since = -1.0
+
+    def on_block(self, t: float, line: LineModel) -> Verdict | None:
+        if line.state == "learning" and t - line.t_start > line.learn_limit_s:
+            return Verdict(
+                "occlusion",
+                f"pressure still climbing {line.learn_limit_s:.0f} s after "
+                "the start: the line never levelled off",
+                t,
+                {"slope_mmhg_s": line.slope},
+            )
+        if line.state != "monitoring":
+            return None
+        threshold = max(4.0, line.envelope + 1.0)
+        if line.up <= threshold:
+            self._since = -1.0
+            return None
+        if self._since < 0:
+            self._since = t
+        if t - self._since < self.persist_s:
+            return None
+        return Verdict(
+            "occlusion",
+            f"pressure climbed {line.up:.1f} mmHg beyond the line's steady level without levelling "
+            f"off (a blocked line climbs at {line.full_occlusion_slope:.1f} mmHg/s)",
+            t,
+            {"cusum_mmhg": line.up, "level_mmhg": line.level},
+        )
+
+
+class Leak:
+    """Pressure below rest while infusing (collapse), or the downward CUSUM past its limit."""
+
+    def __init__(self, collapse_s: float = 0.05, persist_s: float = 0.15) -> None:
+        self.collapse_s = collapse_s
+        self.persist_s = persist_s
+        self._collapse_since = -1.0
+        self._below_since = -1.0
+
+    def on_block(self, t: float, line: LineModel, filtered: float) -> Verdict | None:
+        if line.state == "idle" or t - line.t_start < 0.3:
+            self._collapse_since = -1.0
+            return None
+        collapse_at = line.p_rest - max(3.0, 0.5 * line.envelope)
+        if filtered < collapse_at:
+            if self._collapse_since < 0:
+                self._collapse_since = t
+            if t - self._collapse_since >= self.collapse_s:
+                return Verdict(
+                    "leak",
+                    f"pressure collapsed to {filtered:.1f} mmHg while infusing "
+                    f"(rest {line.p_rest:.1f})",
+                    t,
+                    {"pressure_mmhg": filtered},
+                )
+        else:
+            self._collapse_since = -1.0
+        if line.state != "monitoring":
+            return None
+        threshold = max(line.envelope + 1.0, 0.15 * (line.level - line.p_rest), 4.0)
+        if line.down <= threshold:
+            return None
+        return Verdict(
+            "leak",
+            f"pressure fell {line.down:.1f} mmHg below the line's steady level while infusing",
+            t,
+            {"cusum_mmhg": line.down, "level_mmhg": line.level},
+        )
