@@ -208,6 +208,7 @@ class BridgeEmulator:
 
     def _take_sample(self, t_dev64: int) -> None:
         faults = self.faults
+        pressure = self.source.pressure_mmhg(self.device_to_host_s(t_dev64))  # the plant moves on
         if self.raw_queue:
             raw = self.raw_queue.pop(0)
         elif faults.stuck:
@@ -215,7 +216,6 @@ class BridgeEmulator:
         elif faults.sensor_open or faults.saturated:
             raw = RAW_MAX
         else:
-            pressure = self.source.pressure_mmhg(self.device_to_host_s(t_dev64))
             raw = self.transducer.raw(pressure, self.rng)
         self._last_raw = raw
         exc = faults.excitation_mv

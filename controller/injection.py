@@ -1,0 +1,120 @@
+"""An injection: the operator's request, the checked plan, and its state machine.
+
+    ready -> running <-> paused -> completed | stopped | alarm | interrupted
+
+``completed``, ``stopped``, ``alarm`` and ``interrupted`` are final. A move the
+machine does not allow raises ``StateError`` naming the state it is in.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from controller.detectors import Verdict
+from controller.limits import CheckedInjection
+from controller.recorder import utc_now
+
+
+class State(enum.StrEnum):
+    READY = "ready"
+    RUNNING = "running"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    STOPPED = "stopped"
+    ALARM = "alarm"
+    INTERRUPTED = "interrupted"
+
+
+FINAL = {State.COMPLETED, State.STOPPED, State.ALARM, State.INTERRUPTED}
+MOVES: dict[State, set[State]] = {
+    State.READY: {State.RUNNING, State.STOPPED},
+    State.RUNNING: {State.PAUSED, State.COMPLETED, State.STOPPED, State.ALARM, State.INTERRUPTED},
+    State.PAUSED: {State.RUNNING, State.STOPPED, State.ALARM, State.INTERRUPTED},
+}
+
+
+class StateError(RuntimeError):
+    """The move is not allowed from the current state (the API answers 409)."""
+
+
+class InjectionRequest(BaseModel):
+    """What the operator asks for (the contract's POST /injections body; more fields allowed)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    volume_ml: float = Field(gt=0)
+    rate_ml_min: float = Field(gt=0)
+    syringe: str
+    needle: str
+    target: str
+    checklist_confirmed: bool = False
+    drug: str = "saline"
+    pressure_limit_mmhg: float | None = None
+    override_reason: str | None = None
+
+
+@dataclass
+class Injection:
+    request: InjectionRequest
+    checked: CheckedInjection
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    state: State = State.READY
+    created_utc: str = field(default_factory=utc_now)
+    started_utc: str | None = None
+    ended_utc: str | None = None
+    fill_index: int = 0
+    delivered_before_fill_ml: float = 0.0
+    fill_delivered_ml: float = 0.0
+    alarm: Verdict | None = None
+    alarm_utc: str | None = None
+    waiting_for: str | None = None
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def delivered_ml(self) -> float:
+        return self.delivered_before_fill_ml + self.fill_delivered_ml
+
+    @property
+    def fill_ml(self) -> float:
+        return self.checked.fills_ml[self.fill_index]
+
+    @property
+    def last_fill(self) -> bool:
+        return self.fill_index == len(self.checked.fills_ml) - 1
+
+    def move(self, to: State) -> None:
+        if to not in MOVES.get(self.state, set()):
+            raise StateError(f"injection {self.id} is {self.state}; it cannot become {to}")
+        self.state = to
+        if to is State.RUNNING and self.started_utc is None:
+            self.started_utc = utc_now()
+        if to in FINAL:
+            self.ended_utc = utc_now()
+
+    def note(self, event: str, **detail: Any) -> dict[str, Any]:
+        entry = {"t": utc_now(), **detail, "kind": event}
+        self.events.append(entry)
+        return entry
+
+    def row(self, session_id: str) -> dict[str, Any]:
+        """The recorder's ``injections`` row."""
+        alarm = None
+        if self.alarm is not None:
+            alarm = {"kind": self.alarm.kind, "at": self.alarm_utc, "detail": self.alarm.detail}
+        return {
+            "id": self.id,
+            "session_id": session_id,
+            "created_utc": self.created_utc,
+            "state": str(self.state),
+            "request_json": self.request.model_dump_json(),
+            "started_utc": self.started_utc,
+            "ended_utc": self.ended_utc,
+            "delivered_ml": round(self.delivered_ml, 6),
+            "alarm_json": json.dumps(alarm) if alarm else None,
+        }
