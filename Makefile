@@ -43,6 +43,8 @@ pytest: $(STAMP) $(NODE_STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.ne1000_bench
 	$(BIN)/python -m bench.bridge_bench
+	$(BIN)/python -m bench.stop_path_bench
+	$(BIN)/python -m bench.supervisor_bench
 
 clean:
 	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .hypothesis

@@ -29,6 +29,7 @@ from drivers.ne1000_link import PumpLinkLost, PumpTimeout
 from drivers.ne1000_protocol import PumpAlarmRaised, PumpError, PumpReply
 from drivers.transducer import BridgeEvent, TransducerBridge
 from drivers.transducer_link import BridgeError
+from firmware_bridge.messages import StatusFlag
 
 
 class StartRefused(StateError):
@@ -61,6 +62,14 @@ class Controller:
         ]
         self.pump.on_alarm = self._on_pump_alarm
         await self.pump.stop()
+        status = await self.bridge.current_status()
+        if StatusFlag.INTERLOCK_ASSERTED in status.flags:
+            # the previous session ended with the interlock asserted (its watchdog expired)
+            self.alarm = Verdict(
+                "link_lost",
+                "bridge interlock found asserted at start: the previous session ended abruptly",
+                time.monotonic(),
+            )
         if not self.bridge.streaming:
             await self.bridge.start_stream(1000, 1)
 

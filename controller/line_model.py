@@ -18,11 +18,13 @@ from controller.detectors import Verdict
 
 DEFAULT_ENVELOPE_MMHG = 8.0  # when the baseline before the start was too short to measure
 MIN_BASELINE_S = 4.0
-LEARN_SLOPE_FROM_S, LEARN_SLOPE_TO_S = 0.15, 0.55
+REBOUND_AFTER_S = 1.0  # from then on the start transient's slope only falls
 LEVELLED_FRACTION = 0.25
 LEVEL_WINDOW_S = 4.0  # slope for the levelling test: a whole breath, so breathing averages out
 LEVEL_TAU_S = 5.0  # the steady level follows slow changes while neither CUSUM is active
 BLOCK_S = 0.01
+REBOUND_PERSIST_S = 0.2
+REBOUND_MIN_RATIO = 3.0  # Q/C in mmHg/s against the artifact envelope in mmHg
 
 
 @dataclass(frozen=True)
@@ -60,10 +62,12 @@ class Baseline:
 
 
 class LineModel:
-    """Checks C at the start, waits for the line to level off, then runs two CUSUMs on the
-    pressure steps: up (a blocked line keeps climbing at Q/C) and down (a leak or a needle
-    out of the tumour makes it fall). Each CUSUM's drift is a fraction of Q/C, so the slow
-    rise of tissue filling up and the swing of breathing do not accumulate."""
+    """Watches the start transient (its slope may only fall: a rise again is a blockage),
+    waits for the line to level off, then runs two CUSUMs on the pressure steps: up (a
+    blocked line keeps climbing at Q/C) and down (a leak or a needle out of the tumour
+    makes it fall). Each CUSUM's drift is a fraction of Q/C, so the slow rise of tissue
+    filling up and the swing of breathing do not accumulate. C comes from the catalog:
+    measured at the start it is too easily fooled by a breath."""
 
     def __init__(self, drift_fraction: float = 0.4) -> None:
         self.drift_fraction = drift_fraction
@@ -75,12 +79,15 @@ class LineModel:
         self.prior = LinePrior(1e-3, 1.0)
         self.level = 0.0
         self.slope = 0.0
+        self.slope_short = 0.0
+        self.min_slope = 0.0
+        self.rebounding = False
+        self.short_window_s = 1.0
         self.up = 0.0
         self.down = 0.0
         self.t_start = 0.0
         self._last = 0.0
         self._recent: deque[tuple[float, float]] = deque()
-        self._start_points: list[tuple[float, float]] = []
 
     def start(
         self, t: float, q_ml_s: float, p_rest: float, envelope: float, prior: LinePrior
@@ -97,7 +104,10 @@ class LineModel:
         self.up = self.down = 0.0
         self._last = p_rest
         self._recent.clear()
-        self._start_points = []
+        self.min_slope = self.full_occlusion_slope
+        self.rebounding = False
+        # long enough to average the artifacts out, short enough to see a blockage soon
+        self.short_window_s = min(1.0, max(0.3, 3.0 * envelope / self.full_occlusion_slope))
 
     def stop(self) -> None:
         self.state = "idle"
@@ -111,17 +121,18 @@ class LineModel:
     def learn_limit_s(self) -> float:
         """A line not levelled off by now is blocked (5 time constants, tissue included)."""
         tissue_max = 6000.0  # 100 mmHg per mL/min
-        tau = self.prior.compliance_ml_per_mmhg * (
-            self.prior.path_resistance_mmhg_s_per_ml + tissue_max
-        )
+        prior = self.prior
+        tau = prior.compliance_ml_per_mmhg * (prior.path_resistance_mmhg_s_per_ml + tissue_max)
         return max(10.0, 5.0 * tau)
 
     def update(self, t: float, filtered: float) -> None:
         step, self._last = filtered - self._last, filtered
-        self._recent.append((t, filtered))
-        while t - self._recent[0][0] > LEVEL_WINDOW_S:
-            self._recent.popleft()
-        self.slope = _slope(self._recent)
+        recent = self._recent
+        recent.append((t, filtered))
+        while t - recent[0][0] > LEVEL_WINDOW_S:
+            recent.popleft()
+        self.slope = _slope(recent)
+        self.slope_short = _slope([p for p in recent if t - p[0] <= self.short_window_s])
         if self.state == "learning":
             self._learn(t, filtered)
         elif self.state == "monitoring":
@@ -133,21 +144,16 @@ class LineModel:
 
     def _learn(self, t: float, filtered: float) -> None:
         age = t - self.t_start
-        if LEARN_SLOPE_FROM_S <= age <= LEARN_SLOPE_TO_S:
-            self._start_points.append((t, filtered))
-        elif age > LEARN_SLOPE_TO_S and self._start_points:
-            s0 = _slope(self._start_points)
-            self._start_points = []
-            prior = self.prior.compliance_ml_per_mmhg
-            # The first rise is slowed by the needle's outflow and the filter, so it only
-            # overrides the catalog when it is far slower: air in the line.
-            if 0 < s0 < 0.3 * self.q_ml_s / prior:
-                self.c = min(self.q_ml_s / s0, prior * 5)
-        levelled = (
-            age > LEVEL_WINDOW_S + 0.5
-            and self.slope < LEVELLED_FRACTION * self.full_occlusion_slope
-        )
-        if levelled:
+        full = self.full_occlusion_slope
+        # Only where a blockage climbs far faster than breathing swings (high rates): there
+        # the slope of the start transient may only fall, and a rise again is a blockage.
+        if age > REBOUND_AFTER_S and full >= REBOUND_MIN_RATIO * self.envelope:
+            self.min_slope = max(0.0, min(self.min_slope, self.slope_short))
+            self.rebounding = (
+                self.min_slope < 0.6 * full
+                and self.slope_short > self.min_slope + 0.6 * (full - self.min_slope)
+            )
+        if age > LEVEL_WINDOW_S + 0.5 and self.slope < LEVELLED_FRACTION * full:
             self.level = filtered
             self.state = "monitoring"
 
@@ -172,6 +178,14 @@ class Occlusion:
         self._since = -1.0
 
     def on_block(self, t: float, line: LineModel) -> Verdict | None:
+        if line.state == "learning" and line.rebounding:
+            detail = (
+                f"pressure climbing again at {line.slope_short:.1f} mmHg/s during the start (it "
+                f"had slowed to {line.min_slope:.1f}; a blocked line climbs at "
+                f"{line.full_occlusion_slope:.1f})"
+            )
+            values = {"slope_mmhg_s": line.slope_short, "min_slope_mmhg_s": line.min_slope}
+            return self._persisting(t, Verdict("occlusion", detail, t, values), REBOUND_PERSIST_S)
         if line.state == "learning" and t - line.t_start > line.learn_limit_s:
             return Verdict(
                 "occlusion",
@@ -181,22 +195,23 @@ class Occlusion:
                 {"slope_mmhg_s": line.slope},
             )
         if line.state != "monitoring":
+            self._since = -1.0
             return None
         threshold = max(4.0, line.envelope + 1.0)
         if line.up <= threshold:
             self._since = -1.0
             return None
+        detail = (
+            f"pressure climbed {line.up:.1f} mmHg beyond the line's steady level without levelling "
+            f"off (a blocked line climbs at {line.full_occlusion_slope:.1f} mmHg/s)"
+        )
+        values = {"cusum_mmhg": line.up, "level_mmhg": line.level}
+        return self._persisting(t, Verdict("occlusion", detail, t, values), self.persist_s)
+
+    def _persisting(self, t: float, verdict: Verdict, persist_s: float) -> Verdict | None:
         if self._since < 0:
             self._since = t
-        if t - self._since < self.persist_s:
-            return None
-        return Verdict(
-            "occlusion",
-            f"pressure climbed {line.up:.1f} mmHg beyond the line's steady level without levelling "
-            f"off (a blocked line climbs at {line.full_occlusion_slope:.1f} mmHg/s)",
-            t,
-            {"cusum_mmhg": line.up, "level_mmhg": line.level},
-        )
+        return verdict if t - self._since >= persist_s else None
 
 
 class Leak:

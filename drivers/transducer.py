@@ -19,11 +19,13 @@ import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from drivers.clocksync import ClockSync
 from drivers.transducer_link import (
     BridgeError,
     BridgeLinkLost,
+    BridgeTimeout,
     LinkStats,
     ProtocolMismatch,
     TransducerLink,
@@ -99,6 +101,7 @@ class TransducerBridge:
         self._closing = False
         self._rebooted_seen = False
         self._booted_cleared = False
+        self._status_waiters: list[asyncio.Future[m.Status]] = []
 
     # ------------------------------------------------------------ open / close
     @classmethod
@@ -176,11 +179,11 @@ class TransducerBridge:
     # ------------------------------------------------------------ listeners
     def add_sample_listener(self, listener: SampleListener) -> Callable[[], None]:
         self._sample_listeners.append(listener)
-        return lambda: self._sample_listeners.remove(listener)
+        return lambda: _discard(self._sample_listeners, listener)
 
     def add_event_listener(self, listener: EventListener) -> Callable[[], None]:
         self._event_listeners.append(listener)
-        return lambda: self._event_listeners.remove(listener)
+        return lambda: _discard(self._event_listeners, listener)
 
     def _emit(self, kind: str, t_s: float, detail: str, **extra: object) -> None:
         event = BridgeEvent(kind, t_s, detail, **extra)  # type: ignore[arg-type]
@@ -316,9 +319,24 @@ class TransducerBridge:
         elif isinstance(msg, m.Log):
             self._emit("log", t_rx_s, f"bridge log {msg.level}: {msg.text}")
 
+    async def current_status(self, timeout_s: float = 1.0) -> m.Status:
+        """The bridge's STATUS, waiting for the first one if none has come yet (twice a second)."""
+        if self.status is None:
+            future: asyncio.Future[m.Status] = asyncio.get_running_loop().create_future()
+            self._status_waiters.append(future)
+            try:
+                return await asyncio.wait_for(future, timeout_s)
+            except TimeoutError:
+                raise BridgeTimeout(f"no STATUS from the bridge in {timeout_s:.1f} s") from None
+        return self.status
+
     def _on_status(self, status: m.Status, t_rx_s: float) -> None:
         before = self.status
         self.status = status
+        for waiter in self._status_waiters:
+            if not waiter.done():
+                waiter.set_result(status)
+        self._status_waiters.clear()
         if m.StatusFlag.BOOTED not in status.flags:
             self._booted_cleared = True
         elif self._booted_cleared:
@@ -402,3 +420,8 @@ class TransducerBridge:
             if handle is not None:
                 handle.cancel()
         self._stale_handle = self._ping_handle = None
+
+
+def _discard(listeners: list[Any], listener: Any) -> None:
+    if listener in listeners:
+        listeners.remove(listener)

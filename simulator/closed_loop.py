@@ -62,6 +62,7 @@ def run_closed_loop(
     make_supervisor: Callable[[Callable[[Verdict], None]], SupervisorLike],
     *,
     seed: int | None = None,
+    relief_ml: Callable[[Verdict], float] | None = None,
 ) -> LoopResult:
     if seed is not None:
         scenario = scenario.model_copy(update={"seed": seed})
@@ -83,6 +84,10 @@ def run_closed_loop(
     def stop(verdict: Verdict) -> None:
         verdicts.append(verdict)
         pump.handle("STP", verdict.t_mono_s)
+        if relief_ml is not None and verdict.kind in ("occlusion", "over_pressure"):
+            volume = relief_ml(verdict)
+            if volume >= 0.002:
+                deferred.append(lambda: _withdraw(pump, volume, verdict.t_mono_s))
 
     supervisor = make_supervisor(stop)
     gain = transducer.counts_per_mmhg
@@ -116,3 +121,13 @@ def run_closed_loop(
     verdict = verdicts[0] if verdicts else None
     onset = plant.truth.onsets[0] if plant.truth.onsets else None
     return LoopResult(scenario.name, scenario.seed, verdict, onset, plant.delivered_ml, plant.truth)
+
+
+def _withdraw(pump: NE1000Model, volume_ml: float, t: float) -> None:
+    """Momentary reverse, as the controller's relief does: the pump's VOL target bounds it."""
+    pump.handle("STP", t)
+    pump.handle("DIRWDR", t)
+    pump.handle("RAT1.000MM", t)
+    pump.handle("VOLML", t)
+    pump.handle(f"VOL{volume_ml:.3f}", t)
+    pump.handle("RUN", t)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import sys
 from pathlib import Path
 
 import pytest
 
 from controller.controller import StartRefused
 from controller.injection import State, StateError
+from controller.recorder import read_rows
 from drivers.transducer_link import InterlockReleaseRefused
 from simulator.rig import SimRig
 from tests.controller_rig import controller_on, request
@@ -134,3 +137,63 @@ async def test_a_device_that_goes_quiet_stops_the_infusion(
         await sim_rig.until(lambda: not sim_rig.pump.model.status.moving, timeout_s=1)
         sim_rig.bridge.faults.clear()
         sim_rig.pump.faults.clear()
+
+
+INJECTCTL = str(Path(sys.executable).parent / "injectctl")
+
+
+async def test_kill_9_mid_injection_stops_the_pump_and_leaves_a_complete_record(
+    sim_rig: SimRig, tmp_path: Path
+) -> None:
+    db = tmp_path / "record.sqlite"
+    ports = [
+        "--pump-port",
+        sim_rig.pump_port,
+        "--transducer-port",
+        sim_rig.bridge_port,
+        "--db",
+        str(db),
+    ]
+    proc = await asyncio.create_subprocess_exec(
+        INJECTCTL,
+        "inject",
+        *ports,
+        "--volume-ml",
+        "2",
+        "--rate-ml-min",
+        "3",
+        "--checklist-confirmed",
+        "--assume-zeroed",
+        "HIL test",
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    async with asyncio.timeout(20):
+        assert (await proc.stdout.readline()).startswith(b"started ")
+    await sim_rig.until(lambda: sim_rig.plant.delivered_ml > 0.1)
+    proc.kill()  # SIGKILL: no cleanup of any kind
+    killed_at = sim_rig.plant.t_s
+    await proc.wait()
+    await sim_rig.until(lambda: not sim_rig.pump.model.status.moving, timeout_s=2.0)
+    stopped_after_s = sim_rig.plant.t_s - killed_at
+    assert stopped_after_s < 0.5, "the bridge watchdog (250 ms) must stop the pump"
+    assert sim_rig.bridge.interlock
+    rows = read_rows(db, "SELECT state FROM injections", ())
+    assert [r["state"] for r in rows] == ["running"]  # what the dead process had committed
+    delivered_true = sim_rig.true_delivered_ml()
+    recover = await asyncio.create_subprocess_exec(
+        INJECTCTL,
+        "inject",
+        *ports,
+        "--recover-only",
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await asyncio.wait_for(recover.communicate(), 30)
+    assert recover.returncode == 0 and b"recovered" in out
+    [row] = read_rows(db, "SELECT state, delivered_ml FROM injections", ())
+    assert row["state"] == "interrupted"
+    assert row["delivered_ml"] == pytest.approx(delivered_true, abs=0.002)
+    events = [r["kind"] for r in read_rows(db, "SELECT kind FROM events", ())]
+    assert "started" in events and "interrupted" in events
+    traces = read_rows(db, "SELECT sum(n) AS n FROM pressure", ())
+    assert traces[0]["n"] > 500

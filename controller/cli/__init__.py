@@ -8,7 +8,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from controller.cli import ports_cmd, pump_cmd, sim_cmd, transducer_cmd
+from controller.cli import inject_cmd, ports_cmd, pump_cmd, sim_cmd, transducer_cmd
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     ports_cmd.add_parser(sub)
     pump_cmd.add_parser(sub)
     transducer_cmd.add_parser(sub)
+    inject_cmd.add_parser(sub)
     return parser
 
 
