@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 import uuid
 from typing import Any
 
 from controller import device_ops
-from controller.catalog import load_drugs, load_needles, load_syringes
+from controller.catalog import Syringe, load_drugs, load_needles, load_syringes
 from controller.config import ControllerConfig
 from controller.detectors import Verdict
 from controller.injection import FINAL, Injection, InjectionRequest, State, StateError
-from controller.limits import check_injection
+from controller.limits import CheckedInjection, LimitRefused, check_injection
+from controller.plan import Checklist, aliquot_volumes
 from controller.recorder import Recorder, utc_now
 from controller.supervisor import Supervisor
 from drivers.ne1000 import NE1000
@@ -30,6 +32,27 @@ from drivers.ne1000_protocol import PumpAlarmRaised, PumpError, PumpReply
 from drivers.transducer import BridgeEvent, TransducerBridge
 from drivers.transducer_link import BridgeError
 from firmware_bridge.messages import StatusFlag
+
+
+def _drug_expired(request: InjectionRequest) -> bool:
+    if request.drug_prepared_utc is None or request.drug_stability_min is None:
+        return False
+    checklist = Checklist(
+        luer_lock_confirmed=True,
+        line_primed=True,
+        needle_position_confirmed=True,
+        drug_prepared_utc=request.drug_prepared_utc,
+        drug_stability_min=request.drug_stability_min,
+    )
+    return bool(checklist.missing())
+
+
+def with_aliquots(checked: CheckedInjection, aliquots: int, syringe: Syringe) -> CheckedInjection:
+    """Radial technique: one fill per needle position (each must fit in the syringe)."""
+    parts = aliquot_volumes(checked.volume_ml, aliquots)
+    if max(parts) > syringe.nominal_volume_ml:
+        raise LimitRefused("aliquot", f"aliquots of {max(parts):g} mL do not fit {syringe.id}")
+    return dataclasses.replace(checked, fills_ml=parts)
 
 
 class StartRefused(StateError):
@@ -122,6 +145,8 @@ class Controller:
             pressure_limit_mmhg=request.pressure_limit_mmhg,
             override_reason=request.override_reason,
         )
+        if request.aliquots > 1:
+            checked = with_aliquots(checked, request.aliquots, syringes[request.syringe])
         injection = Injection(request, checked)
         self.injections[injection.id] = injection
         if checked.override_reason:
@@ -146,6 +171,7 @@ class Controller:
                 "transducer zero is too old",
             ),
             (not injection.request.checklist_confirmed, "checklist not confirmed"),
+            (_drug_expired(injection.request), "drug past its stability window"),
             (not self.bridge.link_ok or not self.bridge.streaming, "transducer not streaming"),
         ]
         return next((why for failed, why in checks if failed), None)
@@ -179,6 +205,8 @@ class Controller:
             device_ops.line_prior(injection.request),
         )
         await self.pump.run()
+        rate_ml_s = injection.request.rate_ml_min / 60.0
+        injection.fill_clock_mono_s = time.monotonic() - injection.fill_delivered_ml / rate_ml_s
 
     async def pause_injection(self, injection_id: str) -> Injection:
         injection = self._get(injection_id)
@@ -201,7 +229,7 @@ class Controller:
             )
         if self.alarm is not None:
             raise StartRefused("an alarm is latched; acknowledge it first")
-        if injection.waiting_for == "syringe_change":
+        if injection.waiting_for in ("syringe_change", "needle_position"):
             injection.fill_index += 1
             injection.delivered_before_fill_ml += injection.fill_delivered_ml
             injection.fill_delivered_ml = 0.0
@@ -296,28 +324,22 @@ class Controller:
 
     async def _watch_pump(self, injection: Injection) -> None:
         """The pump link's task: DIS against time x rate, completion, and a pump gone quiet."""
-        fill_started = time.monotonic()
         try:
             while injection.state in (State.RUNNING, State.PAUSED):
                 await asyncio.sleep(self.config.pump_poll_s)  # the polling period of the pump link
-                if injection.state is not State.RUNNING:
-                    fill_started = (
-                        time.monotonic()
-                        - injection.fill_delivered_ml * 60 / injection.request.rate_ml_min
-                    )
-                    continue
-                await self._poll_once(injection, fill_started)
+                if injection.state is State.RUNNING:
+                    await self._poll_once(injection)
         except (PumpTimeout, PumpLinkLost) as exc:
             self.supervisor.on_pump_lost(time.monotonic(), str(exc))
         except PumpAlarmRaised as exc:
             self.supervisor.on_pump_alarm(time.monotonic(), str(exc))
 
-    async def _poll_once(self, injection: Injection, fill_started: float) -> None:
+    async def _poll_once(self, injection: Injection) -> None:
         status = await self.pump.status()
         injection.fill_delivered_ml = (await self.pump.dispensed_ml())[0]
         if injection.state is not State.RUNNING:
             return
-        elapsed = time.monotonic() - fill_started
+        elapsed = time.monotonic() - injection.fill_clock_mono_s
         expected = min(injection.fill_ml, injection.request.rate_ml_min * elapsed / 60.0)
         self.supervisor.on_delivery(time.monotonic(), injection.fill_delivered_ml, expected)
         if status.moving or injection.state is not State.RUNNING:
@@ -336,10 +358,9 @@ class Controller:
             await self._finish(injection, "completed")
             return
         injection.move(State.PAUSED)
-        injection.waiting_for = "syringe_change"
+        # radial technique: the operator moves the needle and confirms the position (resume)
+        reason = "needle_position" if injection.request.aliquots > 1 else "syringe_change"
+        injection.waiting_for = reason
         await self._record(
-            injection,
-            "syringe_change",
-            fill=injection.fill_index + 1,
-            delivered_ml=injection.delivered_ml,
+            injection, reason, fill=injection.fill_index + 1, delivered_ml=injection.delivered_ml
         )

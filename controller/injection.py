@@ -12,6 +12,7 @@ import enum
 import json
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -57,6 +58,11 @@ class InjectionRequest(BaseModel):
     drug: str = "saline"
     pressure_limit_mmhg: float | None = None
     override_reason: str | None = None
+    aliquots: int = Field(default=1, ge=1, le=12, description="radial: needle positions")
+    cycle: int | None = Field(default=None, ge=1, description="sequential: treatment cycle")
+    sector: int | None = Field(default=None, ge=1, description="sequential: sector")
+    drug_prepared_utc: datetime | None = None
+    drug_stability_min: float | None = Field(default=None, gt=0)
 
 
 @dataclass
@@ -71,6 +77,7 @@ class Injection:
     fill_index: int = 0
     delivered_before_fill_ml: float = 0.0
     fill_delivered_ml: float = 0.0
+    fill_clock_mono_s: float = 0.0  # when this fill would have started at its rate, no pauses
     alarm: Verdict | None = None
     alarm_utc: str | None = None
     waiting_for: str | None = None

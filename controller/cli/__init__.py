@@ -8,7 +8,14 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from controller.cli import inject_cmd, ports_cmd, pump_cmd, sim_cmd, transducer_cmd
+from controller.cli import (
+    inject_cmd,
+    ports_cmd,
+    pump_cmd,
+    report_cmd,
+    sim_cmd,
+    transducer_cmd,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     pump_cmd.add_parser(sub)
     transducer_cmd.add_parser(sub)
     inject_cmd.add_parser(sub)
+    report_cmd.add_parser(sub)
     return parser
 
 
