@@ -61,6 +61,48 @@ class Baseline:
         return median, values[int(n * 0.98) - 1] - values[int(n * 0.02)]
 
 
+class SlidingSlope:
+    """Least-squares slope over the last ``n`` equally spaced points, in O(1) per point.
+
+    Running sums of p and j*p over absolute point numbers j; the sums of j and j^2 over a
+    window of consecutive integers are closed forms. No list is built on the control path.
+    """
+
+    def __init__(self, n: int, dt_s: float) -> None:
+        self.n, self.dt_s = n, dt_s
+        self._values: deque[float] = deque()
+        self._j = -1
+        self._sum_p = 0.0
+        self._sum_jp = 0.0
+
+    def clear(self) -> None:
+        self._values.clear()
+        self._sum_p = self._sum_jp = 0.0
+
+    def add(self, value: float) -> float:
+        self._j += 1
+        self._values.append(value)
+        self._sum_p += value
+        self._sum_jp += self._j * value
+        if len(self._values) > self.n:
+            old = self._values.popleft()
+            self._sum_p -= old
+            self._sum_jp -= (self._j - self.n) * old
+        return self.slope()
+
+    def slope(self) -> float:
+        m = len(self._values)
+        if m < 3:
+            return 0.0
+        first = self._j - m + 1
+        sum_j = m * (first + self._j) / 2.0
+        sum_jj = (
+            self._j * (self._j + 1) * (2 * self._j + 1) - (first - 1) * first * (2 * first - 1)
+        ) / 6.0
+        den = m * sum_jj - sum_j * sum_j
+        return (m * self._sum_jp - sum_j * self._sum_p) / den / self.dt_s if den > 0 else 0.0
+
+
 class LineModel:
     """Watches the start transient (its slope may only fall: a rise again is a blockage),
     waits for the line to level off, then runs two CUSUMs on the pressure steps: up (a
@@ -87,7 +129,8 @@ class LineModel:
         self.down = 0.0
         self.t_start = 0.0
         self._last = 0.0
-        self._recent: deque[tuple[float, float]] = deque()
+        self._long = SlidingSlope(round(LEVEL_WINDOW_S / BLOCK_S), BLOCK_S)
+        self._short = SlidingSlope(100, BLOCK_S)
 
     def start(
         self, t: float, q_ml_s: float, p_rest: float, envelope: float, prior: LinePrior
@@ -103,11 +146,12 @@ class LineModel:
         self.t_start = t
         self.up = self.down = 0.0
         self._last = p_rest
-        self._recent.clear()
         self.min_slope = self.full_occlusion_slope
         self.rebounding = False
         # long enough to average the artifacts out, short enough to see a blockage soon
         self.short_window_s = min(1.0, max(0.3, 3.0 * envelope / self.full_occlusion_slope))
+        self._long = SlidingSlope(round(LEVEL_WINDOW_S / BLOCK_S), BLOCK_S)
+        self._short = SlidingSlope(round(self.short_window_s / BLOCK_S), BLOCK_S)
 
     def stop(self) -> None:
         self.state = "idle"
@@ -127,12 +171,8 @@ class LineModel:
 
     def update(self, t: float, filtered: float) -> None:
         step, self._last = filtered - self._last, filtered
-        recent = self._recent
-        recent.append((t, filtered))
-        while t - recent[0][0] > LEVEL_WINDOW_S:
-            recent.popleft()
-        self.slope = _slope(recent)
-        self.slope_short = _slope([p for p in recent if t - p[0] <= self.short_window_s])
+        self.slope = self._long.add(filtered)
+        self.slope_short = self._short.add(filtered)
         if self.state == "learning":
             self._learn(t, filtered)
         elif self.state == "monitoring":
@@ -156,17 +196,6 @@ class LineModel:
         if age > LEVEL_WINDOW_S + 0.5 and self.slope < LEVELLED_FRACTION * full:
             self.level = filtered
             self.state = "monitoring"
-
-
-def _slope(points: deque[tuple[float, float]] | list[tuple[float, float]]) -> float:
-    n = len(points)
-    if n < 3:
-        return 0.0
-    mt = sum(t for t, _ in points) / n
-    mp = sum(p for _, p in points) / n
-    num = sum((t - mt) * (p - mp) for t, p in points)
-    den = sum((t - mt) ** 2 for t, _ in points)
-    return num / den if den > 0 else 0.0
 
 
 class Occlusion:

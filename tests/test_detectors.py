@@ -5,9 +5,13 @@ from __future__ import annotations
 import math
 import random
 
+import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from controller.detectors import Conditioner, OverPressure, SensorNoise, SensorSamples, Verdict
+from controller.line_model import SlidingSlope
 from controller.supervisor import Supervisor, SupervisorConfig
 from drivers.transducer import BridgeEvent
 from firmware_bridge.messages import StatusFlag, Trip, TripReason
@@ -126,3 +130,16 @@ def test_no_false_alarm_through_breathing_heartbeat_and_handling(scenario: str) 
     result = run_closed_loop(load_scenario(scenario), _model, seed=4)
     assert result.verdict is None, result.verdict
     assert result.delivered_ml == pytest.approx(load_scenario(scenario).injection.volume_ml)
+
+
+@given(
+    st.lists(st.floats(-1000, 1000, allow_nan=False), min_size=3, max_size=200),
+    st.integers(3, 60),
+)
+def test_sliding_slope_equals_a_least_squares_fit(values: list[float], window: int) -> None:
+    slope = SlidingSlope(window, 0.01)
+    for value in values:
+        got = slope.add(value)
+    tail = np.array(values[-window:])
+    expected = np.polyfit(np.arange(tail.size) * 0.01, tail, 1)[0]
+    assert got == pytest.approx(expected, rel=1e-6, abs=1e-4)
