@@ -24,6 +24,8 @@ LEVEL_WINDOW_S = 4.0  # slope for the levelling test: a whole breath, so breathi
 LEVEL_TAU_S = 5.0  # the steady level follows slow changes while neither CUSUM is active
 BLOCK_S = 0.01
 REBOUND_PERSIST_S = 0.2
+SPIKE_RISE_MMHG = 8.0  # in 20 ms: 400 mmHg/s, twice what any blocked line can climb
+SPIKE_HOLD_S = 0.4  # a handling spike has decayed by then
 REBOUND_MIN_RATIO = 3.0  # Q/C in mmHg/s against the artifact envelope in mmHg
 
 
@@ -131,6 +133,7 @@ class LineModel:
         self._last = 0.0
         self._long = SlidingSlope(round(LEVEL_WINDOW_S / BLOCK_S), BLOCK_S)
         self._short = SlidingSlope(100, BLOCK_S)
+        self.artifact_until = 0.0
 
     def start(
         self, t: float, q_ml_s: float, p_rest: float, envelope: float, prior: LinePrior
@@ -169,10 +172,17 @@ class LineModel:
         tau = prior.compliance_ml_per_mmhg * (prior.path_resistance_mmhg_s_per_ml + tissue_max)
         return max(10.0, 5.0 * tau)
 
-    def update(self, t: float, filtered: float) -> None:
+    def update(self, t: float, filtered: float, fast_rise_mmhg: float = 0.0) -> None:
+        """``fast_rise_mmhg``: how much the 10 ms block medians rose over the last 20 ms. No
+        line climbs that fast; a needle-handling spike does, so the CUSUMs hold still for
+        the spike's duration instead of counting its rise and its decay."""
         step, self._last = filtered - self._last, filtered
         self.slope = self._long.add(filtered)
         self.slope_short = self._short.add(filtered)
+        if fast_rise_mmhg > SPIKE_RISE_MMHG:
+            self.artifact_until = t + SPIKE_HOLD_S
+        if t < self.artifact_until:
+            return
         if self.state == "learning":
             self._learn(t, filtered)
         elif self.state == "monitoring":

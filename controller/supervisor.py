@@ -66,7 +66,9 @@ class Supervisor:
         filtered = self.conditioner.filtered
         verdict = self.noise.on_block(t, self.conditioner)
         if self.infusing:
-            self.line.update(t, filtered)
+            blocks = self.conditioner.blocks
+            rise = blocks[-1] - blocks[-3] if len(blocks) >= 3 else 0.0
+            self.line.update(t, filtered, rise)
             verdict = (
                 verdict
                 or self.occlusion.on_block(t, self.line)
