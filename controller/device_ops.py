@@ -35,8 +35,7 @@ PUMP_POLL_S = 0.02  # the NE-1000 reports nothing by itself in basic mode: it is
 def stop_now(pump: NE1000, bridge: TransducerBridge) -> None:
     """STP to the OS, then INTERLOCK to the OS; each tried even if the other fails."""
     with contextlib.suppress(PumpError):
-        reply = pump.stop_nowait()
-        reply.add_done_callback(lambda f: f.cancelled() or f.exception())
+        pump.stop_nowait()
     with contextlib.suppress(BridgeError):
         bridge.assert_interlock_nowait()
 

@@ -176,6 +176,9 @@ class NE1000Link:
         if self._lost is not None:
             raise PumpLinkLost(f"{self.transport.url}: link lost ({self._lost})")
         fut: asyncio.Future[PumpReply] = asyncio.get_running_loop().create_future()
+        # A reply nobody waits for any more (timed out, forgotten, or a stop path's STP) may
+        # still fail when the link closes; that is not news, so it is marked as seen.
+        fut.add_done_callback(_mark_seen)
         self.transport.write_nowait(self.frame(command, safe=safe))
         self.last_tx_mono_s = time.monotonic()
         self._pending.append(fut)
@@ -256,3 +259,8 @@ class NE1000Link:
 def _ignore_result(fut: asyncio.Future[PumpReply]) -> None:
     if not fut.cancelled():
         fut.exception()
+
+
+def _mark_seen(future: asyncio.Future[PumpReply]) -> None:
+    if not future.cancelled():
+        future.exception()
