@@ -23,7 +23,7 @@ LEVELLED_FRACTION = 0.25
 LEVEL_WINDOW_S = 4.0  # slope for the levelling test: a whole breath, so breathing averages out
 LEVEL_TAU_S = 5.0  # the steady level follows slow changes while neither CUSUM is active
 BLOCK_S = 0.01
-REBOUND_PERSIST_S = 0.2
+REBOUND_PERSIST_S = 0.1
 SPIKE_RISE_MMHG = 8.0  # in 20 ms: 400 mmHg/s, twice what any blocked line can climb
 SPIKE_HOLD_S = 0.4  # a handling spike has decayed by then
 REBOUND_MIN_RATIO = 3.0  # Q/C in mmHg/s against the artifact envelope in mmHg
@@ -152,7 +152,7 @@ class LineModel:
         self.min_slope = self.full_occlusion_slope
         self.rebounding = False
         # long enough to average the artifacts out, short enough to see a blockage soon
-        self.short_window_s = min(1.0, max(0.3, 3.0 * envelope / self.full_occlusion_slope))
+        self.short_window_s = min(1.0, max(0.2, 3.0 * envelope / self.full_occlusion_slope))
         self._long = SlidingSlope(round(LEVEL_WINDOW_S / BLOCK_S), BLOCK_S)
         self._short = SlidingSlope(round(self.short_window_s / BLOCK_S), BLOCK_S)
 
@@ -188,7 +188,7 @@ class LineModel:
         elif self.state == "monitoring":
             drift = self.drift_fraction * self.full_occlusion_slope * BLOCK_S
             self.up = max(0.0, self.up + step - drift)
-            self.down = max(0.0, self.down - step - drift)
+            self.down = max(0.0, self.down - step - 0.75 * drift)
             if self.up == 0.0 and self.down == 0.0:
                 self.level += (filtered - self.level) * BLOCK_S / LEVEL_TAU_S
 
@@ -212,7 +212,7 @@ class Occlusion:
     """The upward CUSUM past the artifact envelope for ``persist_s`` (longer than a handling
     spike lasts); or a line that never levels off."""
 
-    def __init__(self, persist_s: float = 0.15) -> None:
+    def __init__(self, persist_s: float = 0.05) -> None:
         self.persist_s = persist_s
         self._since = -1.0
 
@@ -256,7 +256,7 @@ class Occlusion:
 class Leak:
     """Pressure below rest while infusing (collapse), or the downward CUSUM past its limit."""
 
-    def __init__(self, collapse_s: float = 0.05, persist_s: float = 0.15) -> None:
+    def __init__(self, collapse_s: float = 0.05, persist_s: float = 0.05) -> None:
         self.collapse_s = collapse_s
         self.persist_s = persist_s
         self._collapse_since = -1.0
