@@ -26,6 +26,10 @@ BLOCK_S = 0.01
 REBOUND_PERSIST_S = 0.1
 SPIKE_RISE_MMHG = 8.0  # in 20 ms: 400 mmHg/s, twice what any blocked line can climb
 SPIKE_HOLD_S = 0.4  # a handling spike has decayed by then
+SHIFT_WINDOW_S = 8.0  # a partial occlusion moves the level this fast; tissue filling does not
+SHIFT_EVERY_S = 1.0
+SHIFT_PERSIST_S = 0.5
+SHIFT_AFTER_S = 15.0
 REBOUND_MIN_RATIO = 3.0  # Q/C in mmHg/s against the artifact envelope in mmHg
 
 
@@ -134,6 +138,11 @@ class LineModel:
         self._long = SlidingSlope(round(LEVEL_WINDOW_S / BLOCK_S), BLOCK_S)
         self._short = SlidingSlope(100, BLOCK_S)
         self.artifact_until = 0.0
+        self.t_levelled = 0.0
+        self._t_last = 0.0
+        self._history: deque[float] = deque(maxlen=round(SHIFT_WINDOW_S / SHIFT_EVERY_S))
+        self._next_history_t = 0.0
+        self.reference = 0.0
 
     def start(
         self, t: float, q_ml_s: float, p_rest: float, envelope: float, prior: LinePrior
@@ -177,6 +186,7 @@ class LineModel:
         line climbs that fast; a needle-handling spike does, so the CUSUMs hold still for
         the spike's duration instead of counting its rise and its decay."""
         step, self._last = filtered - self._last, filtered
+        self._t_last = t
         self.slope = self._long.add(filtered)
         self.slope_short = self._short.add(filtered)
         if fast_rise_mmhg > SPIKE_RISE_MMHG:
@@ -191,6 +201,10 @@ class LineModel:
             self.down = max(0.0, self.down - step - 0.75 * drift)
             if self.up == 0.0 and self.down == 0.0:
                 self.level += (filtered - self.level) * BLOCK_S / LEVEL_TAU_S
+            if t >= self._next_history_t:
+                self._next_history_t = t + SHIFT_EVERY_S
+                self._history.append(filtered)
+                self.reference = min(self._history)
 
     def _learn(self, t: float, filtered: float) -> None:
         age = t - self.t_start
@@ -204,8 +218,18 @@ class LineModel:
                 and self.slope_short > self.min_slope + 0.6 * (full - self.min_slope)
             )
         if age > LEVEL_WINDOW_S + 0.5 and self.slope < LEVELLED_FRACTION * full:
-            self.level = filtered
+            self.level = self.reference = filtered
+            self.t_levelled = t
+            self._history.clear()
+            self._next_history_t = t
             self.state = "monitoring"
+
+    @property
+    def level_shift(self) -> float:
+        """How far the pressure now sits above its lowest steady level of the last 20 s."""
+        if self.state != "monitoring" or self._t_last - self.t_levelled < SHIFT_AFTER_S:
+            return 0.0  # the slow tail of the start transient (tissue compliance) comes first
+        return self._last - self.reference
 
 
 class Occlusion:
@@ -215,6 +239,7 @@ class Occlusion:
     def __init__(self, persist_s: float = 0.05) -> None:
         self.persist_s = persist_s
         self._since = -1.0
+        self._shift_since = -1.0
 
     def on_block(self, t: float, line: LineModel) -> Verdict | None:
         if line.state == "learning" and line.rebounding:
@@ -236,6 +261,18 @@ class Occlusion:
         if line.state != "monitoring":
             self._since = -1.0
             return None
+        shift_limit = max(25.0, 0.5 * (line.reference - line.p_rest), 2.0 * line.envelope)
+        if line.level_shift > shift_limit:
+            detail = (
+                f"pressure settled {line.level_shift:.0f} mmHg above its level of the last "
+                f"{SHIFT_WINDOW_S:.0f} s: a partial occlusion"
+            )
+            values = {"shift_mmhg": line.level_shift, "reference_mmhg": line.reference}
+            shifted = self._persisting_shift(t, Verdict("occlusion", detail, t, values))
+            if shifted is not None:
+                return shifted
+        else:
+            self._shift_since = -1.0
         threshold = max(4.0, line.envelope + 1.0)
         if line.up <= threshold:
             self._since = -1.0
@@ -246,6 +283,11 @@ class Occlusion:
         )
         values = {"cusum_mmhg": line.up, "level_mmhg": line.level}
         return self._persisting(t, Verdict("occlusion", detail, t, values), self.persist_s)
+
+    def _persisting_shift(self, t: float, verdict: Verdict) -> Verdict | None:
+        if self._shift_since < 0:
+            self._shift_since = t
+        return verdict if t - self._shift_since >= SHIFT_PERSIST_S else None
 
     def _persisting(self, t: float, verdict: Verdict, persist_s: float) -> Verdict | None:
         if self._since < 0:
