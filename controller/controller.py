@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
 import time
 import uuid
 from typing import Any
@@ -23,7 +24,7 @@ from controller.config import ControllerConfig
 from controller.detectors import Verdict
 from controller.injection import FINAL, Injection, InjectionRequest, State, StateError
 from controller.limits import CheckedInjection, LimitRefused, check_injection
-from controller.plan import Checklist, aliquot_volumes
+from controller.plan import Checklist, aliquot_volumes, next_sector
 from controller.recorder import Recorder, utc_now
 from controller.supervisor import Supervisor
 from drivers.ne1000 import NE1000
@@ -153,6 +154,19 @@ class Controller:
             injection.note("limit_overridden", reason=checked.override_reason)
         self.recorder.injection(injection.row(self.session_id))
         return injection
+
+    async def propose_sector(self, target: str, sectors: int) -> tuple[int, int]:
+        """Sequential technique: (cycle, sector) for this target, clockwise from its history."""
+        rows = await self.recorder.query(
+            "SELECT request_json FROM injections WHERE state IN ('completed', 'interrupted',"
+            " 'stopped', 'alarm')"
+        )
+        history = []
+        for row in rows:
+            request = json.loads(row["request_json"])
+            if request.get("target") == target and request.get("sector") and request.get("cycle"):
+                history.append((int(request["cycle"]), int(request["sector"])))
+        return next_sector(history, sectors)
 
     def why_not_startable(self, injection: Injection) -> str | None:
         zero_age = (

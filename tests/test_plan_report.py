@@ -64,8 +64,16 @@ async def test_radial_injection_pauses_for_each_needle_position_and_reports(
         await sim_rig.until(lambda: injection.events[-1]["kind"] == "completed")
         await controller.recorder.flush_trace()
         await controller.recorder.sync()
+        assert await controller.propose_sector("liver segment VI", 4) == (1, 1)
+        sector = controller.create_injection(request(0.5, 5.0, cycle=1, sector=1))
+        await controller.start_injection(sector.id)
+        await sim_rig.until(lambda: sector.state is State.COMPLETED, timeout_s=20)
+        await sim_rig.until(lambda: sector.events[-1]["kind"] == "completed")
+        await controller.recorder.sync()
+        assert await controller.propose_sector("liver segment VI", 4) == (2, 2)
+        await controller.recorder.flush_trace()
     report = build_report(db)
-    [stopped, radial] = report["injections"]
+    [stopped, radial, _sector] = report["injections"]
     assert stopped["state"] == "stopped" and radial["state"] == "completed"
     assert radial["aliquots"] == 2 and radial["delivered_ml"] == pytest.approx(0.6, abs=0.01)
     assert radial["pressure_mmhg"]["max"] > radial["pressure_mmhg"]["min"]
@@ -78,4 +86,4 @@ async def test_radial_injection_pauses_for_each_needle_position_and_reports(
         INJECTCTL, "report", "--db", str(db), stdout=asyncio.subprocess.PIPE
     )
     out, _ = await asyncio.wait_for(proc.communicate(), 30)
-    assert proc.returncode == 0 and len(json.loads(out)["injections"]) == 2
+    assert proc.returncode == 0 and len(json.loads(out)["injections"]) == 3
