@@ -96,7 +96,8 @@ class TransducerBridge:
         self._dev_ref64 = 0
         self._last_sample_s = 0.0
         self._last_packet_s = 0.0
-        self._stale_handle: asyncio.TimerHandle | None = None
+        self._stale_handle: asyncio.Handle | None = None
+        self._stale_deferrals = 0
         self._ping_handle: asyncio.TimerHandle | None = None
         self._closing = False
         self._rebooted_seen = False
@@ -393,8 +394,17 @@ class TransducerBridge:
         now = time.monotonic()
         deadline = self._stale_deadline()
         if now < deadline:
+            self._stale_deferrals = 0
             self._arm_stale_timer()
             return
+        transport = self.link.transport
+        if transport is not None and transport.input_pending() and self._stale_deferrals < 3:
+            # Bytes arrived but this loop has not read them yet (it was busy): the link is
+            # not quiet. Look again once the read callback has run.
+            self._stale_deferrals += 1
+            self._stale_handle = asyncio.get_running_loop().call_soon(self._check_stale)
+            return
+        self._stale_deferrals = 0
         if self.link_ok:
             self.link_ok = False
             self.stats.stale_events += 1

@@ -123,6 +123,14 @@ class SerialTransport:
             self._waiter.set_result(None)
 
     # ------------------------------------------------------------------ state
+    def input_pending(self) -> bool:
+        """True when the OS holds bytes for us that this process has not read yet."""
+        port = getattr(self._transport, "serial", None)
+        try:
+            return bool(port is not None and port.in_waiting)
+        except (OSError, serial.SerialException):
+            return False
+
     @property
     def is_open(self) -> bool:
         return self._transport is not None and not self._transport.is_closing()

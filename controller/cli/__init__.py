@@ -13,6 +13,7 @@ from controller.cli import (
     ports_cmd,
     pump_cmd,
     report_cmd,
+    serve_cmd,
     sim_cmd,
     transducer_cmd,
 )
@@ -32,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     transducer_cmd.add_parser(sub)
     inject_cmd.add_parser(sub)
     report_cmd.add_parser(sub)
+    serve_cmd.add_parser(sub)
     return parser
 
 

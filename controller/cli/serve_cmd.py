@@ -1,0 +1,91 @@
+"""``injectctl serve``: the controller, its devices (or the simulator) and the dashboard.
+
+One process, one event loop: uvicorn serves the FastAPI app, whose lifespan starts and
+stops the devices and the controller. Prints the dashboard URL once it is listening
+(and the operator token if it generated one); exits non-zero with one line if a device
+cannot be opened. SIGINT/SIGTERM stop any running infusion before exiting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import sys
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from dashboard.app import create_app
+from dashboard.runtime import ServeSettings
+from dashboard.server import Server
+
+
+class _Server(Server):
+    """Says where it listens once it really does."""
+
+    url = ""
+    token_note = ""
+
+    async def startup(self, sockets: Any = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            print(f"injectctl dashboard at {self.url}{self.token_note}", flush=True)
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("serve", help="run the controller and the dashboard")
+    p.add_argument("--sim", action="store_true", help="the built-in simulator (the default)")
+    p.add_argument("--pump-port")
+    p.add_argument("--transducer-port")
+    p.add_argument("--pump-baud", type=int, default=19200)
+    p.add_argument("--pump-address", type=int, default=0)
+    p.add_argument("--transducer-baud", type=int, default=460800)
+    p.add_argument("--config", type=Path, help="controller configuration (TOML)")
+    p.add_argument("--db", type=Path, default=Path("injectctl.sqlite"))
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--mqtt", help="mqtt://HOST:PORT (issue 7)")
+    p.add_argument("--scenario", default="normal-liver-saline-1ml", help="simulator scenario")
+    p.set_defaults(run=run)
+
+
+async def run(args: argparse.Namespace) -> int:
+    real = args.pump_port is not None or args.transducer_port is not None
+    if real and (args.pump_port is None or args.transducer_port is None):
+        print("injectctl serve: give both --pump-port and --transducer-port", file=sys.stderr)
+        return 2
+    if args.mqtt is not None:
+        print("injectctl serve: --mqtt is not built yet (issue 7)", file=sys.stderr)
+        return 2
+    token = os.environ.get("INJECTCTL_TOKEN") or ""
+    generated = not token
+    token = token or secrets.token_urlsafe(24)
+    settings = ServeSettings(
+        sim=not real,
+        pump_port=args.pump_port,
+        transducer_port=args.transducer_port,
+        pump_baud=args.pump_baud,
+        pump_address=args.pump_address,
+        transducer_baud=args.transducer_baud,
+        db=args.db,
+        token=token,
+        scenario=args.scenario,
+    )
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app, host=args.host, port=args.port, log_level="critical", lifespan="on"
+    )
+    server = _Server(config)
+    server.url = f"http://{args.host}:{args.port}/"
+    server.token_note = f" (operator token: {token})" if generated else ""
+    try:
+        await server.serve()
+    except Exception as exc:  # a device that does not open or answer: one line, non-zero
+        print(f"injectctl serve: {exc}", file=sys.stderr)
+        return 1
+    if not server.started:
+        print("injectctl serve: could not start (a device did not open or answer)", file=sys.stderr)
+        return 1
+    return 0

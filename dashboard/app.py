@@ -1,0 +1,186 @@
+"""The FastAPI app: the interface contract's HTTP API and telemetry WebSocket.
+
+Control endpoints need ``Authorization: Bearer <token>`` (compared in constant time);
+reads do not. Refusals of the state machine are 409 with the reason, bad input is 422
+naming the field and the limit, unknown injections are 404. The controller and its
+devices start and stop with the app's lifespan.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request, WebSocket
+from fastapi.responses import FileResponse, JSONResponse
+from starlette.websockets import WebSocketDisconnect
+
+from controller.controller import Controller
+from controller.injection import Injection, InjectionRequest, StateError
+from controller.limits import LimitRefused
+from dashboard.runtime import Runtime, ServeSettings
+from drivers.ne1000_protocol import PumpError
+from drivers.transducer_link import BridgeError, BridgeRefused
+
+STATIC = Path(__file__).resolve().parent / "static"
+
+
+def create_app(settings: ServeSettings, runtime: Runtime | None = None) -> FastAPI:
+    rt = runtime or Runtime(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await rt.start()
+        try:
+            yield
+        finally:
+            await rt.stop()
+
+    app = FastAPI(
+        title="injectctl",
+        description="Intratumoral injection controller. Research use only; not a cleared "
+        "medical device.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.runtime = rt
+
+    def require_token(authorization: Annotated[str | None, Header()] = None) -> None:
+        expected = f"Bearer {settings.token}".encode()
+        given = (authorization or "").encode()
+        if not secrets.compare_digest(given, expected):
+            raise HTTPException(401, "control needs Authorization: Bearer <token>")
+
+    def controller() -> Controller:
+        assert rt.controller is not None, "runtime not started"
+        return rt.controller
+
+    control = [Depends(require_token)]
+    api = APIRouter(prefix="/api/v1")
+
+    @api.get("/health")
+    async def health() -> dict[str, Any]:
+        return rt.health()
+
+    @api.get("/state")
+    async def state() -> dict[str, Any]:
+        return rt.state()
+
+    @api.post("/transducer/zero", dependencies=control)
+    async def zero() -> dict[str, Any]:
+        return {"zero_counts": await rt.zero()}
+
+    @api.post("/injections", dependencies=control, status_code=201)
+    async def create(request: InjectionRequest) -> dict[str, Any]:
+        return _view(controller().create_injection(request))
+
+    @api.get("/injections/{injection_id}")
+    async def read(injection_id: str) -> dict[str, Any]:
+        return _view(_find(controller(), injection_id))
+
+    @api.post("/injections/{injection_id}/start", dependencies=control)
+    async def start(injection_id: str) -> dict[str, Any]:
+        _find(controller(), injection_id)
+        return _view(await controller().start_injection(injection_id))
+
+    @api.post("/injections/{injection_id}/pause", dependencies=control)
+    async def pause(injection_id: str) -> dict[str, Any]:
+        _find(controller(), injection_id)
+        return _view(await controller().pause_injection(injection_id))
+
+    @api.post("/injections/{injection_id}/resume", dependencies=control)
+    async def resume(injection_id: str) -> dict[str, Any]:
+        _find(controller(), injection_id)
+        return _view(await controller().resume_injection(injection_id))
+
+    @api.post("/injections/{injection_id}/stop", dependencies=control)
+    async def stop(injection_id: str) -> dict[str, Any]:
+        _find(controller(), injection_id)
+        return _view(await controller().stop_injection(injection_id))
+
+    @api.post("/alarms/acknowledge", dependencies=control)
+    async def acknowledge() -> dict[str, Any]:
+        verdict = await controller().acknowledge()
+        return {"acknowledged": None if verdict is None else verdict.kind}
+
+    _telemetry_route(api, rt)
+    app.include_router(api)
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html")
+
+    _handlers(app)
+    return app
+
+
+def _telemetry_route(api: APIRouter, rt: Runtime) -> None:
+    @api.websocket("/telemetry")
+    async def telemetry(socket: WebSocket) -> None:
+        origin = socket.headers.get("origin")
+        host = socket.headers.get("host", "")
+        if origin is not None and origin.split("://", 1)[-1] != host:
+            await socket.close(code=1008)
+            return
+        await socket.accept()
+        client = rt.bus.subscribe()
+        try:
+            await socket.send_json({"type": "state", **rt.state()})
+            while True:
+                await client.wake.wait()
+                if client.overflowed:
+                    await socket.close(code=1013)
+                    return
+                for message in client.next_messages():
+                    await socket.send_text(message)
+        except WebSocketDisconnect:
+            pass
+        finally:
+            rt.bus.unsubscribe(client)
+
+
+def _find(controller: Controller, injection_id: str) -> Injection:
+    injection = controller.injections.get(injection_id)
+    if injection is None:
+        raise HTTPException(404, f"no injection {injection_id}")
+    return injection
+
+
+def _view(injection: Injection) -> dict[str, Any]:
+    alarm = None
+    if injection.alarm is not None:
+        alarm = {
+            "kind": injection.alarm.kind,
+            "at": injection.alarm_utc,
+            "detail": injection.alarm.detail,
+        }
+    return {
+        "id": injection.id,
+        "state": str(injection.state),
+        "delivered_ml": round(injection.delivered_ml, 4),
+        "volume_ml": injection.request.volume_ml,
+        "rate_ml_min": injection.request.rate_ml_min,
+        "target": injection.request.target,
+        "fills_ml": list(injection.checked.fills_ml),
+        "waiting_for": injection.waiting_for,
+        "alarm": alarm,
+        "events": injection.events,
+    }
+
+
+def _handlers(app: FastAPI) -> None:
+    def respond(status: int) -> Any:
+        async def handler(request: Request, exc: Exception) -> JSONResponse:
+            return JSONResponse({"detail": str(exc)}, status_code=status)
+
+        return handler
+
+    app.add_exception_handler(StateError, respond(409))
+    app.add_exception_handler(BridgeRefused, respond(409))
+    app.add_exception_handler(LimitRefused, respond(422))
+    app.add_exception_handler(ValueError, respond(422))
+    app.add_exception_handler(PumpError, respond(503))
+    app.add_exception_handler(BridgeError, respond(503))

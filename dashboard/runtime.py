@@ -1,0 +1,137 @@
+"""Everything ``serve`` runs in one process: devices (or the simulator), recorder,
+controller and the telemetry bus; started and stopped by the app's lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from controller.config import ControllerConfig
+from controller.controller import Controller
+from controller.injection import FINAL
+from controller.recorder import Recorder
+from dashboard.telemetry import TelemetryBus
+from drivers.ne1000 import NE1000
+from drivers.transducer import TransducerBridge
+from simulator.rig import SimRig
+from simulator.scenario import load_scenario
+
+STATE_PERIOD_S = 0.1
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    sim: bool = True
+    pump_port: str | None = None
+    transducer_port: str | None = None
+    pump_baud: int = 19200
+    pump_address: int = 0
+    transducer_baud: int = 460800
+    db: Path = Path("injectctl.sqlite")
+    token: str = ""
+    scenario: str = "normal-liver-saline-1ml"
+
+
+class Runtime:
+    def __init__(self, settings: ServeSettings) -> None:
+        self.settings = settings
+        self.rig: SimRig | None = None
+        self.pump: NE1000 | None = None
+        self.bridge: TransducerBridge | None = None
+        self.recorder = Recorder(settings.db)
+        self.controller: Controller | None = None
+        self.bus = TelemetryBus()
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._last_state: dict[str, Any] | None = None
+        self._state_handle: asyncio.TimerHandle | None = None
+
+    async def start(self) -> None:
+        s = self.settings
+        pump_port, bridge_port = s.pump_port, s.transducer_port
+        if s.sim:
+            self._tmp = tempfile.TemporaryDirectory(prefix="injectctl-serve-")
+            folder = Path(self._tmp.name)
+            self.rig = SimRig(load_scenario(s.scenario), folder / "pump", folder / "bridge")
+            await self.rig.start()
+            pump_port, bridge_port = self.rig.pump_port, self.rig.bridge_port
+        assert pump_port is not None and bridge_port is not None
+        self.pump = await NE1000.open(
+            pump_port, s.pump_baud, address=s.pump_address, command_timeout_s=0.2, retries=1
+        )
+        self.bridge = await TransducerBridge.open(bridge_port, baud=s.transducer_baud)
+        await self.recorder.start()
+        self.controller = Controller(self.pump, self.bridge, self.recorder, ControllerConfig())
+        await self.controller.start()
+        self.bridge.add_sample_listener(self.bus.add_sample)
+        self.bus.start()
+        self._publish_state()
+
+    async def stop(self) -> None:
+        """Stops any infusion first (the controller's close), then everything else."""
+        if self._state_handle is not None:
+            self._state_handle.cancel()
+        self.bus.stop()
+        if self.controller is not None:
+            await self.controller.close()
+        for closer in (self.bridge, self.pump):
+            if closer is not None:
+                with contextlib.suppress(Exception):
+                    await closer.close()
+        await self.recorder.close()
+        if self.rig is not None:
+            await self.rig.stop()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+    async def zero(self) -> float:
+        assert self.controller is not None
+        if self.rig is None:
+            return await self.controller.zero_transducer()
+        self.rig.plant.stopcock_to_air = True  # the simulated stopcock, opened to air to zero
+        try:
+            return await self.controller.zero_transducer()
+        finally:
+            self.rig.plant.stopcock_to_air = False
+
+    def state(self) -> dict[str, Any]:
+        c = self.controller
+        assert c is not None
+        active = c.active
+        alarms = [] if c.alarm is None else [{"kind": c.alarm.kind, "detail": c.alarm.detail}]
+        running = active is not None and active.state not in FINAL
+        pressure = c.supervisor.last_pressure_mmhg
+        return {
+            "state": str(active.state) if active is not None else "idle",
+            "pressure_mmhg": None if math.isnan(pressure) else round(pressure, 2),
+            "infused_ml": round(active.delivered_ml, 4) if active is not None else 0.0,
+            "rate_ml_min": active.request.rate_ml_min if running and active is not None else 0.0,
+            "alarms": alarms,
+            "injection_id": active.id if active is not None else None,
+        }
+
+    def health(self) -> dict[str, Any]:
+        pump_ok = self.pump is not None and self.pump.transport.is_open
+        bridge_ok = self.bridge is not None and self.bridge.link_ok and self.bridge.streaming
+        return {
+            "status": "ok" if pump_ok and bridge_ok else "degraded",
+            "pump": {"connected": pump_ok, "simulated": self.rig is not None},
+            "transducer": {
+                "connected": bridge_ok,
+                "calibration": self.bridge.scale.source if self.bridge else None,
+            },
+        }
+
+    def _publish_state(self) -> None:
+        """State changes go to every telemetry client (never dropped)."""
+        loop = asyncio.get_running_loop()
+        self._state_handle = loop.call_later(STATE_PERIOD_S, self._publish_state)
+        state = self.state()
+        comparable = {k: v for k, v in state.items() if k != "pressure_mmhg"}
+        if comparable != self._last_state:
+            self._last_state = comparable
+            self.bus.publish_event("state", state)
