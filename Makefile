@@ -21,11 +21,10 @@ $(NODE_STAMP): package.json package-lock.json
 	touch $(NODE_STAMP)
 
 ## run: start the main job on the built-in simulator (Ctrl-C to stop)
-run: $(STAMP)
+run: $(STAMP) $(NODE_STAMP)
 	@d=$${RUN_DIR:-$$(mktemp -d /tmp/injectctl-run.XXXXXX)}; \
-	echo "Simulated NE-1000 pump at $$d/pump (try: $(BIN)/injectctl pump status --port $$d/pump)"; \
-	echo "Simulated transducer bridge at $$d/bridge (try: $(BIN)/injectctl transducer monitor --port $$d/bridge)"; \
-	exec $(BIN)/injectctl sim --pump-link $$d/pump --transducer-link $$d/bridge
+	echo "Dashboard on the built-in simulator; record in $$d/injectctl.sqlite"; \
+	exec $(BIN)/injectctl serve --sim --db $$d/injectctl.sqlite
 
 ## test: lint, type-check and run the whole test suite
 test: lint typecheck pytest
@@ -36,7 +35,12 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP) $(NODE_STAMP)
+# Debian's Chromium, driven by Playwright in the dashboard's browser tests.
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
+pytest: $(STAMP) $(NODE_STAMP) $(CHROMIUM)
 	$(BIN)/pytest
 
 ## bench: benchmarks; figures go in docs/performance.md

@@ -16,8 +16,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request, WebSocket
 from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.websockets import WebSocketDisconnect
 
+from controller.calibration import CalibrationError
 from controller.controller import Controller
 from controller.injection import Injection, InjectionRequest, StateError
 from controller.limits import LimitRefused
@@ -26,6 +28,7 @@ from drivers.ne1000_protocol import PumpError
 from drivers.transducer_link import BridgeError, BridgeRefused
 
 STATIC = Path(__file__).resolve().parent / "static"
+VENDOR = Path(__file__).resolve().parent.parent / "node_modules" / "uplot" / "dist"
 
 
 def create_app(settings: ServeSettings, runtime: Runtime | None = None) -> FastAPI:
@@ -113,6 +116,10 @@ def create_app(settings: ServeSettings, runtime: Runtime | None = None) -> FastA
     async def page() -> FileResponse:
         return FileResponse(STATIC / "index.html")
 
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    if VENDOR.is_dir():  # uPlot, installed from npm by the README's commands (no CDN)
+        app.mount("/vendor", StaticFiles(directory=VENDOR), name="vendor")
+
     _handlers(app)
     return app
 
@@ -179,6 +186,7 @@ def _handlers(app: FastAPI) -> None:
         return handler
 
     app.add_exception_handler(StateError, respond(409))
+    app.add_exception_handler(CalibrationError, respond(409))
     app.add_exception_handler(BridgeRefused, respond(409))
     app.add_exception_handler(LimitRefused, respond(422))
     app.add_exception_handler(ValueError, respond(422))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import math
 import tempfile
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ class ServeSettings:
     db: Path = Path("injectctl.sqlite")
     token: str = ""
     scenario: str = "normal-liver-saline-1ml"
+    staleness_s: float = 0.020
 
 
 class Runtime:
@@ -63,13 +65,18 @@ class Runtime:
         self.pump = await NE1000.open(
             pump_port, s.pump_baud, address=s.pump_address, command_timeout_s=0.2, retries=1
         )
-        self.bridge = await TransducerBridge.open(bridge_port, baud=s.transducer_baud)
+        self.bridge = await TransducerBridge.open(
+            bridge_port, baud=s.transducer_baud, staleness_s=s.staleness_s
+        )
         await self.recorder.start()
         self.controller = Controller(self.pump, self.bridge, self.recorder, ControllerConfig())
         await self.controller.start()
         self.bridge.add_sample_listener(self.bus.add_sample)
         self.bus.start()
         self._publish_state()
+        # Everything built so far lives as long as the process: keep it out of the cyclic
+        # collector, whose full passes over it would otherwise stall the control loop.
+        gc.freeze()
 
     async def stop(self) -> None:
         """Stops any infusion first (the controller's close), then everything else."""
@@ -93,7 +100,11 @@ class Runtime:
         if self.rig is None:
             return await self.controller.zero_transducer()
         self.rig.plant.stopcock_to_air = True  # the simulated stopcock, opened to air to zero
+        opened_at = self.rig.plant.t_s
         try:
+            await self.rig.until(
+                lambda: self.rig is not None and self.rig.plant.t_s > opened_at + 0.1
+            )
             return await self.controller.zero_transducer()
         finally:
             self.rig.plant.stopcock_to_air = False

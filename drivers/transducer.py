@@ -37,6 +37,7 @@ HEAD = struct.Struct("<IIHB")
 RAWS = [struct.Struct(f"<{n}i") for n in range(13)]
 MASK32 = 0xFFFFFFFF
 INT32_MAX = 2**31 - 1
+STALE_LATE_S = 0.005  # a staleness timer this late means the host loop was busy
 
 SampleListener = Callable[[int, float, float, int], None]
 """``(index, t_mono_s, pressure_mmhg, raw)``, called once per sample, synchronously."""
@@ -398,11 +399,15 @@ class TransducerBridge:
             self._arm_stale_timer()
             return
         transport = self.link.transport
-        if transport is not None and transport.input_pending() and self._stale_deferrals < 3:
-            # Bytes arrived but this loop has not read them yet (it was busy): the link is
-            # not quiet. Look again once the read callback has run.
+        pending = transport is not None and transport.input_pending()
+        late = now - deadline > STALE_LATE_S
+        if (pending or late) and self._stale_deferrals < 3:
+            # Bytes arrived but this loop has not read them yet, or this timer itself ran
+            # late: the host was busy, which says nothing about the link. Judge it again
+            # once the loop has caught up (read callbacks run first in an iteration).
             self._stale_deferrals += 1
-            self._stale_handle = asyncio.get_running_loop().call_soon(self._check_stale)
+            loop = asyncio.get_running_loop()
+            self._stale_handle = loop.call_later(STALE_LATE_S, self._check_stale)
             return
         self._stale_deferrals = 0
         if self.link_ok:
