@@ -49,6 +49,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.bridge_bench
 	$(BIN)/python -m bench.stop_path_bench
 	$(BIN)/python -m bench.link_loss_bench
+	$(BIN)/python -m bench.telemetry_bench
 	$(BIN)/python -m bench.supervisor_bench
 
 clean:
