@@ -8,14 +8,16 @@ devices start and stop with the app's lifespan.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request, WebSocket
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request, WebSocket
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.websockets import WebSocketDisconnect
 
@@ -23,6 +25,7 @@ from controller.calibration import CalibrationError
 from controller.controller import Controller
 from controller.injection import Injection, InjectionRequest, StateError
 from controller.limits import LimitRefused
+from controller.report import build_report, to_csv, to_html
 from dashboard.runtime import Runtime, ServeSettings
 from drivers.ne1000_protocol import PumpError
 from drivers.transducer_link import BridgeError, BridgeRefused
@@ -104,6 +107,8 @@ def create_app(settings: ServeSettings, runtime: Runtime | None = None) -> FastA
         _find(controller(), injection_id)
         return _view(await controller().stop_injection(injection_id))
 
+    _record_routes(api, rt)
+
     @api.post("/alarms/acknowledge", dependencies=control)
     async def acknowledge() -> dict[str, Any]:
         verdict = await controller().acknowledge()
@@ -122,6 +127,58 @@ def create_app(settings: ServeSettings, runtime: Runtime | None = None) -> FastA
 
     _handlers(app)
     return app
+
+
+def _record_routes(api: APIRouter, rt: Runtime) -> None:
+    """Read-only: the injections of this session, recorded traces, the event log, reports."""
+
+    def controller() -> Controller:
+        assert rt.controller is not None, "runtime not started"
+        return rt.controller
+
+    @api.get("/injections")
+    async def listing() -> list[dict[str, Any]]:
+        return [_view(i) for i in controller().injections.values()]
+
+    @api.get("/injections/{injection_id}/trace")
+    async def trace(
+        injection_id: str, max_points: int = Query(2000, ge=10, le=100_000)
+    ) -> dict[str, Any]:
+        """The recorded pressure of an injection, thinned to at most ``max_points``."""
+        times, pressure = await rt.recorder.pressure(injection_id)
+        step = max(1, -(-len(pressure) // max_points))
+        return {
+            "t_mono_s": times[::step].round(4).tolist(),
+            "pressure_mmhg": pressure[::step].round(2).tolist(),
+        }
+
+    @api.get("/events")
+    async def events(limit: int = Query(200, ge=1, le=10_000)) -> list[dict[str, Any]]:
+        rows = await rt.recorder.query(
+            "SELECT injection_id, t_utc, kind, detail_json FROM events ORDER BY id DESC LIMIT ?",
+            (limit,),
+        )
+        return [
+            {
+                "injection_id": r["injection_id"],
+                "t": r["t_utc"],
+                "kind": r["kind"],
+                **json.loads(r["detail_json"]),
+            }
+            for r in rows
+        ]
+
+    @api.get("/report", response_model=None)
+    async def report(
+        format: Literal["json", "csv", "html"] = "json",
+    ) -> dict[str, Any] | PlainTextResponse | HTMLResponse:
+        await rt.recorder.sync()
+        built = await asyncio.to_thread(build_report, rt.settings.db)
+        if format == "csv":
+            return PlainTextResponse(to_csv(built), media_type="text/csv")
+        if format == "html":
+            return HTMLResponse(to_html(built))
+        return built
 
 
 def _telemetry_route(api: APIRouter, rt: Runtime) -> None:

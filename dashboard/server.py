@@ -1,8 +1,17 @@
-"""uvicorn, with an event for "listening now" (uvicorn itself only offers a flag)."""
+"""uvicorn, with an event for "listening now" and a plain exit on SIGINT/SIGTERM.
+
+uvicorn itself offers only a ``started`` flag, and after a graceful shutdown re-raises the
+signal that caused it, so the process would end "killed by SIGTERM". Here the signal asks
+for the same graceful shutdown (the lifespan stops any infusion first) and the process
+then exits with its own status.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
+from collections.abc import Generator
 from typing import Any
 
 import uvicorn
@@ -17,6 +26,18 @@ class Server(uvicorn.Server):
         await super().startup(sockets)
         if self.started:
             self.ready.set()
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        loop = asyncio.get_running_loop()
+        signals = (signal.SIGINT, signal.SIGTERM)
+        for sig in signals:
+            loop.add_signal_handler(sig, self.handle_exit, sig, None)
+        try:
+            yield
+        finally:
+            for sig in signals:
+                loop.remove_signal_handler(sig)
 
     @property
     def port(self) -> int:

@@ -123,6 +123,20 @@ async def test_an_injection_through_the_api(served: Served) -> None:
     assert view["alarm"] is None and view["events"][0]["kind"] == "started"
     again = await http.post(f"/api/v1/injections/{injection_id}/stop", headers=AUTH)
     assert again.status_code == 409
+    listing = (await http.get("/api/v1/injections")).json()
+    assert [i["id"] for i in listing] == [injection_id]
+    await controller.recorder.flush_trace()
+    trace = (await http.get(f"/api/v1/injections/{injection_id}/trace?max_points=500")).json()
+    assert 100 < len(trace["pressure_mmhg"]) <= 500 and max(trace["pressure_mmhg"]) > 20
+    events = (await http.get("/api/v1/events?limit=50")).json()
+    assert {"started", "completed", "transducer_zeroed"} <= {e["kind"] for e in events}
+    report = (await http.get("/api/v1/report")).json()
+    assert report["injections"][0]["state"] == "completed"
+    csv_text = (await http.get("/api/v1/report?format=csv")).text
+    assert csv_text.startswith("id,target") and injection_id in csv_text
+    page = await http.get("/api/v1/report?format=html")
+    assert page.headers["content-type"].startswith("text/html") and "<table>" in page.text
+    assert (await http.get("/api/v1/report?format=pdf")).status_code == 422
 
 
 async def test_an_alarm_through_the_api_and_its_acknowledgement(served: Served) -> None:

@@ -1,0 +1,52 @@
+"""schemathesis against the OpenAPI schema of a running ``injectctl serve``: no 500s, no crash."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+
+
+async def test_schemathesis_finds_no_server_error(tmp_path: Path) -> None:
+    env = {**os.environ, "INJECTCTL_TOKEN": "fuzz-token"}
+    serve = await asyncio.create_subprocess_exec(
+        str(BIN / "injectctl"),
+        "serve",
+        "--sim",
+        "--port",
+        "8798",
+        "--db",
+        str(tmp_path / "db"),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+    assert serve.stdout is not None
+    try:
+        async with asyncio.timeout(30):
+            assert b"dashboard at" in await serve.stdout.readline()
+        fuzz = await asyncio.create_subprocess_exec(
+            str(BIN / "schemathesis"),
+            "run",
+            "http://127.0.0.1:8798/openapi.json",
+            "--checks",
+            "not_a_server_error",
+            "--max-examples",
+            "15",
+            "-H",
+            "Authorization: Bearer fuzz-token",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        out, _ = await asyncio.wait_for(fuzz.communicate(), 300)
+        text = out.decode()
+        assert fuzz.returncode == 0, text[-3000:]
+        assert "passed" in text and "Tested: 1" in text
+        assert serve.returncode is None, "the server must survive whatever it was sent"
+    finally:
+        serve.terminate()
+        _, err = await asyncio.wait_for(serve.communicate(), 30)
+    assert serve.returncode == 0 and b"Traceback" not in err
