@@ -54,6 +54,21 @@ class Baseline:
     def clear(self) -> None:
         self._points.clear()
 
+    def rest_excursions(self, drift_mmhg_s: float) -> tuple[float, float] | None:
+        """How far the up and down CUSUMs climb on the rest signal with this drift: what
+        breathing and heartbeat alone make them do. None if the baseline is too short."""
+        points = self._points
+        if len(points) < 2 or points[-1][0] - points[0][0] < MIN_BASELINE_S:
+            return None
+        up = down = top_up = top_down = 0.0
+        (t_prev, p_prev) = points[0]
+        for t, p in points:
+            step, spent = p - p_prev, drift_mmhg_s * (t - t_prev)
+            up, down = max(0.0, up + step - spent), max(0.0, down - step - 0.75 * spent)
+            top_up, top_down = max(top_up, up), max(top_down, down)
+            t_prev, p_prev = t, p
+        return top_up, top_down
+
     def rest(self) -> tuple[float, float]:
         """(rest pressure, artifact peak-to-peak); the envelope is a default if too short."""
         if not self._points:
@@ -138,6 +153,7 @@ class LineModel:
         self._long = SlidingSlope(round(LEVEL_WINDOW_S / BLOCK_S), BLOCK_S)
         self._short = SlidingSlope(100, BLOCK_S)
         self.artifact_until = 0.0
+        self.up_limit = self.down_limit = DEFAULT_ENVELOPE_MMHG + 1.0
         self.t_levelled = 0.0
         self._t_last = 0.0
         self._history: deque[float] = deque(maxlen=round(SHIFT_WINDOW_S / SHIFT_EVERY_S))
@@ -145,7 +161,14 @@ class LineModel:
         self.reference = 0.0
 
     def start(
-        self, t: float, q_ml_s: float, p_rest: float, envelope: float, prior: LinePrior
+        self,
+        t: float,
+        q_ml_s: float,
+        p_rest: float,
+        envelope: float,
+        prior: LinePrior,
+        *,
+        rest_excursions: tuple[float, float] | None = None,
     ) -> None:
         self.state, self.q_ml_s, self.p_rest, self.envelope, self.prior = (
             "learning",
@@ -162,6 +185,14 @@ class LineModel:
         self.rebounding = False
         # long enough to average the artifacts out, short enough to see a blockage soon
         self.short_window_s = min(1.0, max(0.2, 3.0 * envelope / self.full_occlusion_slope))
+        # CUSUM thresholds: twice what the artifacts made the CUSUMs do at rest (plus 2 mmHg),
+        # never above the envelope rule nor under 4 mmHg
+        ceiling = max(4.0, envelope + 1.0)
+        if rest_excursions is None:
+            self.up_limit = self.down_limit = ceiling
+        else:
+            self.up_limit = min(ceiling, max(4.0, 2.0 * rest_excursions[0] + 2.0))
+            self.down_limit = min(ceiling, max(4.0, 2.0 * rest_excursions[1] + 2.0))
         self._long = SlidingSlope(round(LEVEL_WINDOW_S / BLOCK_S), BLOCK_S)
         self._short = SlidingSlope(round(self.short_window_s / BLOCK_S), BLOCK_S)
 
@@ -273,7 +304,7 @@ class Occlusion:
                 return shifted
         else:
             self._shift_since = -1.0
-        threshold = max(4.0, line.envelope + 1.0)
+        threshold = line.up_limit
         if line.up <= threshold:
             self._since = -1.0
             return None
@@ -324,7 +355,7 @@ class Leak:
             self._collapse_since = -1.0
         if line.state != "monitoring":
             return None
-        threshold = max(line.envelope + 1.0, 0.15 * (line.level - line.p_rest), 4.0)
+        threshold = max(line.down_limit, 0.15 * (line.level - line.p_rest))
         if line.down <= threshold:
             return None
         return Verdict(

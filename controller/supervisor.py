@@ -90,7 +90,10 @@ class Supervisor:
     # ------------------------------------------------------------ the injection's phases
     def begin_infusion(self, t: float, rate_ml_min: float, prior: LinePrior) -> None:
         p_rest, envelope = self.baseline.rest()
-        self.line.start(t, rate_ml_min / 60.0, p_rest, envelope, prior)
+        q_ml_s = rate_ml_min / 60.0
+        drift = self.line.drift_fraction * q_ml_s / prior.compliance_ml_per_mmhg
+        excursions = self.baseline.rest_excursions(drift)
+        self.line.start(t, q_ml_s, p_rest, envelope, prior, rest_excursions=excursions)
         self.infusing = True
 
     def end_infusion(self) -> None:
