@@ -212,14 +212,18 @@ class LineModel:
         tau = prior.compliance_ml_per_mmhg * (prior.path_resistance_mmhg_s_per_ml + tissue_max)
         return max(10.0, 5.0 * tau)
 
-    def update(self, t: float, filtered: float, fast_rise_mmhg: float = 0.0) -> None:
+    def update(
+        self, t: float, filtered: float, fast_rise_mmhg: float = 0.0, block: float | None = None
+    ) -> None:
         """``fast_rise_mmhg``: how much the 10 ms block medians rose over the last 20 ms. No
         line climbs that fast; a needle-handling spike does, so the CUSUMs hold still for
         the spike's duration instead of counting its rise and its decay."""
         step, self._last = filtered - self._last, filtered
         self._t_last = t
         self.slope = self._long.add(filtered)
-        self.slope_short = self._short.add(filtered)
+        # the short slope (the start's rebound test, at high rates only) reads the 10 ms block
+        # medians: no 125 ms median lag, and the spike hold below keeps spikes out of it
+        self.slope_short = self._short.add(filtered if block is None else block)
         if fast_rise_mmhg > SPIKE_RISE_MMHG:
             self.artifact_until = t + SPIKE_HOLD_S
         if t < self.artifact_until:

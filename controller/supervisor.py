@@ -68,7 +68,7 @@ class Supervisor:
         if self.infusing:
             blocks = self.conditioner.blocks
             rise = blocks[-1] - blocks[-3] if len(blocks) >= 3 else 0.0
-            self.line.update(t, filtered, rise)
+            self.line.update(t, filtered, rise, blocks[-1])
             verdict = (
                 verdict
                 or self.occlusion.on_block(t, self.line)
