@@ -359,7 +359,7 @@ class Leak:
             self._collapse_since = -1.0
         if line.state != "monitoring":
             return None
-        threshold = max(line.down_limit, 0.15 * (line.level - line.p_rest))
+        threshold = max(line.down_limit, 0.1 * (line.level - line.p_rest))
         if line.down <= threshold:
             return None
         return Verdict(
