@@ -18,7 +18,6 @@ import math
 import struct
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from drivers.clocksync import ClockSync
@@ -30,8 +29,11 @@ from drivers.transducer_link import (
     ProtocolMismatch,
     TransducerLink,
 )
+from drivers.transducer_types import BridgeEvent, Scale
 from drivers.transport import open_serial
 from firmware_bridge import messages as m
+
+__all__ = ["BridgeEvent", "EventListener", "SampleListener", "Scale", "TransducerBridge"]
 
 HEAD = struct.Struct("<IIHB")
 RAWS = [struct.Struct(f"<{n}i") for n in range(13)]
@@ -41,33 +43,6 @@ STALE_LATE_S = 0.005  # a staleness timer this late means the host loop was busy
 
 SampleListener = Callable[[int, float, float, int], None]
 """``(index, t_mono_s, pressure_mmhg, raw)``, called once per sample, synchronously."""
-
-
-@dataclass(frozen=True, slots=True)
-class Scale:
-    """Counts to mmHg: ``pressure_mmhg = (raw - zero_counts) / gain_counts_per_mmhg``."""
-
-    zero_counts: float
-    gain_counts_per_mmhg: float
-    source: str
-
-    def to_mmhg(self, raw: float) -> float:
-        return (raw - self.zero_counts) / self.gain_counts_per_mmhg
-
-    def to_raw(self, pressure_mmhg: float) -> float:
-        return self.zero_counts + pressure_mmhg * self.gain_counts_per_mmhg
-
-
-@dataclass(frozen=True, slots=True)
-class BridgeEvent:
-    """Something the controller must know at once. ``kind`` is one of:
-    trip, link_lost, link_restored, samples_lost, status, rebooted, log."""
-
-    kind: str
-    t_mono_s: float
-    detail: str
-    trip: m.Trip | None = None
-    flags: m.StatusFlag | None = None
 
 
 EventListener = Callable[[BridgeEvent], None]
