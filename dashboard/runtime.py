@@ -8,7 +8,7 @@ import contextlib
 import gc
 import math
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ class ServeSettings:
     token: str = ""
     scenario: str = "normal-liver-saline-1ml"
     staleness_s: float = 0.020
+    config: ControllerConfig = field(default_factory=ControllerConfig)
 
 
 class Runtime:
@@ -69,7 +70,7 @@ class Runtime:
             bridge_port, baud=s.transducer_baud, staleness_s=s.staleness_s
         )
         await self.recorder.start()
-        self.controller = Controller(self.pump, self.bridge, self.recorder, ControllerConfig())
+        self.controller = Controller(self.pump, self.bridge, self.recorder, s.config)
         await self.controller.start()
         self.bridge.add_sample_listener(self.bus.add_sample)
         self.bus.start()

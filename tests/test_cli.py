@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from controller.cli.serve_cmd import load_config
 from drivers.ne1000 import NE1000
 from drivers.ne1000_protocol import PumpStatus
 from drivers.transducer import TransducerBridge
@@ -139,3 +140,15 @@ async def test_sim_serves_pump_and_bridge_with_the_interlock_wired(tmp_path: Pat
         await asyncio.wait_for(proc.wait(), 10)
     assert proc.returncode == 0
     assert not pump_link.exists() and not bridge_link.exists()
+
+
+async def test_serve_refuses_a_configuration_wider_than_the_clinical_limits(tmp_path: Path) -> None:
+    wide = tmp_path / "wide.toml"
+    wide.write_text("[limits]\nvolume_max_ml = 50\n")
+    code, _, err = await run_cli("serve", "--config", str(wide), "--db", str(tmp_path / "db"))
+    assert code == 2 and err.count("\n") == 1
+    assert "limits.volume_max_ml: Input should be less than or equal to 10" in err
+    narrow = tmp_path / "narrow.toml"
+    narrow.write_text("[limits]\nvolume_max_ml = 5\npressure_limit_mmhg = 600\n")
+    config = load_config(narrow)
+    assert config.limits.volume_max_ml == 5 and config.limits.pressure_limit_mmhg == 600

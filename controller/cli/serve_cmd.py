@@ -12,11 +12,14 @@ import argparse
 import os
 import secrets
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import uvicorn
+from pydantic import ValidationError
 
+from controller.config import ControllerConfig
 from dashboard.app import create_app
 from dashboard.runtime import ServeSettings
 from dashboard.server import Server
@@ -34,6 +37,12 @@ class _Server(Server):
             print(f"injectctl dashboard at {self.url}{self.token_note}", flush=True)
 
 
+def load_config(path: Path) -> ControllerConfig:
+    """The controller's settings from TOML (sections as in ``ControllerConfig``)."""
+    with path.open("rb") as fh:
+        return ControllerConfig.model_validate(tomllib.load(fh))
+
+
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("serve", help="run the controller and the dashboard")
     p.add_argument("--sim", action="store_true", help="the built-in simulator (the default)")
@@ -42,7 +51,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--pump-baud", type=int, default=19200)
     p.add_argument("--pump-address", type=int, default=0)
     p.add_argument("--transducer-baud", type=int, default=460800)
-    p.add_argument("--config", type=Path, help="controller configuration (TOML)")
+    p.add_argument("--config", type=Path, help="controller settings (TOML)")
     p.add_argument("--db", type=Path, default=Path("injectctl.sqlite"))
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
@@ -59,6 +68,16 @@ async def run(args: argparse.Namespace) -> int:
     if args.mqtt is not None:
         print("injectctl serve: --mqtt is not built yet (issue 7)", file=sys.stderr)
         return 2
+    try:
+        controller_config = load_config(args.config) if args.config else ControllerConfig()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        print(f"injectctl serve: {args.config}: {where}: {first['msg']}", file=sys.stderr)
+        return 2
+    except (OSError, ValueError) as exc:
+        print(f"injectctl serve: {args.config}: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return 2
     token = os.environ.get("INJECTCTL_TOKEN") or ""
     generated = not token
     token = token or secrets.token_urlsafe(24)
@@ -71,6 +90,7 @@ async def run(args: argparse.Namespace) -> int:
         transducer_baud=args.transducer_baud,
         db=args.db,
         token=token,
+        config=controller_config,
         scenario=args.scenario,
     )
     app = create_app(settings)
