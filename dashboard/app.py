@@ -152,6 +152,12 @@ def _record_routes(api: APIRouter, rt: Runtime) -> None:
             "pressure_mmhg": pressure[::step].round(2).tolist(),
         }
 
+    @api.get("/targets/{target}/next-sector")
+    async def next_sector(target: str, sectors: int = Query(4, ge=2, le=12)) -> dict[str, int]:
+        """Sequential technique: the cycle and sector to inject next, from this target's record."""
+        cycle, sector = await controller().propose_sector(target, sectors)
+        return {"cycle": cycle, "sector": sector}
+
     @api.get("/events")
     async def events(limit: int = Query(200, ge=1, le=10_000)) -> list[dict[str, Any]]:
         rows = await rt.recorder.query(

@@ -137,6 +137,9 @@ async def test_an_injection_through_the_api(served: Served) -> None:
     page = await http.get("/api/v1/report?format=html")
     assert page.headers["content-type"].startswith("text/html") and "<table>" in page.text
     assert (await http.get("/api/v1/report?format=pdf")).status_code == 422
+    proposal = await http.get("/api/v1/targets/liver segment VI/next-sector?sectors=4")
+    assert proposal.json() == {"cycle": 1, "sector": 1}  # this injection named no sector
+    assert (await http.get("/api/v1/targets/x/next-sector?sectors=1")).status_code == 422
 
 
 async def test_an_alarm_through_the_api_and_its_acknowledgement(served: Served) -> None:
