@@ -20,7 +20,6 @@ from drivers.ne1000 import NE1000
 from drivers.ne1000_protocol import Direction, PumpError
 from drivers.transducer import Scale, TransducerBridge
 from drivers.transducer_link import BridgeError
-from simulator.plant import hydraulics
 from simulator.plant.profiles import load_plant_config
 
 if TYPE_CHECKING:
@@ -71,14 +70,12 @@ def line_prior(request: InjectionRequest) -> LinePrior:
     syringe = load_syringes()[request.syringe]
     needle = load_needles()[request.needle]
     viscosity = load_drugs()[request.drug].viscosity_cp
-    line = plant.line
-    c_ul = hydraulics.interpolate(plant.syringe_table(), syringe.nominal_volume_ml)
-    c_ul += line.compliance_ul_per_mmhg + line.dome_compliance_ul_per_mmhg
-    r = hydraulics.poiseuille_resistance(viscosity, needle.length_mm, needle.inner_diameter_mm)
-    r += hydraulics.poiseuille_resistance(
-        viscosity, line.extension_length_mm, line.extension_inner_diameter_mm
+    r_needle, r_extension = plant.path_resistances(
+        viscosity, needle.length_mm, needle.inner_diameter_mm
     )
-    return LinePrior(c_ul * 1e-3, r)
+    return LinePrior(
+        plant.line_compliance_ml_per_mmhg(syringe.nominal_volume_ml), r_needle + r_extension
+    )
 
 
 async def zero(bridge: TransducerBridge, samples: int) -> float:

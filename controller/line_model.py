@@ -64,7 +64,7 @@ class Baseline:
         (t_prev, p_prev) = points[0]
         for t, p in points:
             step, spent = p - p_prev, drift_mmhg_s * (t - t_prev)
-            up, down = max(0.0, up + step - spent), max(0.0, down - step - 0.75 * spent)
+            up, down = cusum_step(up, down, step, spent)
             top_up, top_down = max(top_up, up), max(top_down, down)
             t_prev, p_prev = t, p
         return top_up, top_down
@@ -80,6 +80,13 @@ class Baseline:
         if span_s < MIN_BASELINE_S:
             return median, DEFAULT_ENVELOPE_MMHG
         return median, values[int(n * 0.98) - 1] - values[int(n * 0.02)]
+
+
+def cusum_step(up: float, down: float, step: float, drift: float) -> tuple[float, float]:
+    """One step of both CUSUMs; the downward one drifts at three quarters of the upward
+    one's rate (0.3 Q/C against 0.4). Shared by the live detector and the rest baseline,
+    whose excursions set the live limits, so the two can never count differently."""
+    return max(0.0, up + step - drift), max(0.0, down - step - 0.75 * drift)
 
 
 class SlidingSlope:
@@ -232,8 +239,7 @@ class LineModel:
             self._learn(t, filtered)
         elif self.state == "monitoring":
             drift = self.drift_fraction * self.full_occlusion_slope * BLOCK_S
-            self.up = max(0.0, self.up + step - drift)
-            self.down = max(0.0, self.down - step - 0.75 * drift)
+            self.up, self.down = cusum_step(self.up, self.down, step, drift)
             if self.up == 0.0 and self.down == 0.0:
                 self.level += (filtered - self.level) * BLOCK_S / LEVEL_TAU_S
             if t >= self._next_history_t:

@@ -19,6 +19,12 @@ RTT_AGE = 0.000010 / (60.0 * 60.0)
 MAX_SKEW = 500e-6  # a crystal is within 50 ppm; anything past 500 ppm is noise in early fits
 
 
+def unwrap_u32(t32: int, ref64: int) -> int:
+    """The 64-bit value nearest ``ref64`` whose low 32 bits are ``t32`` (a wrapping clock)."""
+    delta = (t32 - ref64) & 0xFFFFFFFF
+    return ref64 + (delta - (1 << 32) if delta >= 1 << 31 else delta)
+
+
 class ClockSync:
     def __init__(self, nominal_hz: float = 1e6) -> None:
         self.nominal_hz = nominal_hz

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from drivers.clocksync import ClockSync
+from drivers.clocksync import ClockSync, unwrap_u32
 from drivers.transducer_link import (
     BridgeError,
     BridgeLinkLost,
@@ -37,7 +37,6 @@ __all__ = ["BridgeEvent", "EventListener", "SampleListener", "Scale", "Transduce
 
 HEAD = struct.Struct("<IIHB")
 RAWS = [struct.Struct(f"<{n}i") for n in range(13)]
-MASK32 = 0xFFFFFFFF
 INT32_MAX = 2**31 - 1
 STALE_LATE_S = 0.005  # a staleness timer this late means the host loop was busy
 
@@ -273,10 +272,7 @@ class TransducerBridge:
             self._emit("samples_lost", t_rx_s, f"stream index went back to {index}")
 
     def _unwrap(self, t32: int) -> int:
-        delta = (t32 - self._dev_ref64) & MASK32
-        if delta >= 1 << 31:
-            delta -= 1 << 32
-        self._dev_ref64 += delta
+        self._dev_ref64 = unwrap_u32(t32, self._dev_ref64)
         return self._dev_ref64
 
     def _on_pong(self, sent_s: float, received_s: float, t_us: int) -> None:

@@ -17,6 +17,7 @@ import random
 from collections.abc import Callable
 from pathlib import Path
 
+from drivers.clocksync import unwrap_u32
 from firmware_bridge.firmware.core import MASK32, BridgeCore
 from simulator.pty_link import PtyLink
 from simulator.transducer_model import (
@@ -169,11 +170,6 @@ class BridgeEmulator:
     def device_to_host_s(self, device_us: int) -> float:
         return self._boot_s + (device_us - self.clock_start_us) / 1e6 / (1.0 + self.drift)
 
-    @staticmethod
-    def _unwrap(t32: int, ref64: int) -> int:
-        delta = (t32 - ref64) & MASK32
-        return ref64 + (delta - (1 << 32) if delta >= 1 << 31 else delta)
-
     # ------------------------------------------------------------ the hardware loop
     def _new_core(self) -> BridgeCore:
         return BridgeCore(
@@ -190,7 +186,7 @@ class BridgeEmulator:
         if self._handle is not None:
             self._handle.cancel()
         now64 = self._now_dev()
-        due64 = self._unwrap(self.core.next_deadline_us(), now64)
+        due64 = unwrap_u32(self.core.next_deadline_us(), now64)
         assert self._loop is not None
         self._handle = self._loop.call_at(self.device_to_host_s(due64), self._wake)
 
@@ -198,7 +194,7 @@ class BridgeEmulator:
         self._handle = None
         now64 = self._now_dev()
         for _ in range(MAX_CATCHUP_SAMPLES):
-            due64 = self._unwrap(self.core.next_sample_us, now64)
+            due64 = unwrap_u32(self.core.next_sample_us, now64)
             if due64 > now64:
                 break
             self._take_sample(due64)

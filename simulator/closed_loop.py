@@ -18,7 +18,7 @@ from controller.detectors import Verdict
 from controller.line_model import LinePrior
 from simulator.faults import FaultScheduler, FaultTargets, SensorState
 from simulator.ne1000_model import NE1000Model
-from simulator.offline import _adc, program_pump
+from simulator.offline import adc_sample, program_pump
 from simulator.plant.truth import FaultOnset, GroundTruth
 from simulator.scenario import Scenario
 
@@ -106,7 +106,7 @@ def run_closed_loop(
         plant.advance_to(t, 0.0)
         while deferred:
             deferred.pop(0)()
-        last_raw = _adc(plant.transducer_mmhg(), transducer, sensor, last_raw, rng)
+        last_raw = adc_sample(plant.transducer_mmhg(), transducer, sensor, last_raw, rng)
         supervisor.on_sample(k, t, (last_raw - zero) / gain, last_raw)
         if len(pump.unprompted) > alarms_seen:
             alarms_seen = len(pump.unprompted)

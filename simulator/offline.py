@@ -83,7 +83,7 @@ def run_offline(
         plant.advance_to(t, 0.0)
         while deferred:
             deferred.pop(0)()
-        last_raw = _adc(plant.transducer_mmhg(), transducer, sensor, last_raw, rng)
+        last_raw = adc_sample(plant.transducer_mmhg(), transducer, sensor, last_raw, rng)
         times.append(t)
         raws.append(last_raw)
     return OfflineResult(
@@ -95,7 +95,7 @@ def run_offline(
     )
 
 
-def _adc(
+def adc_sample(
     pressure_mmhg: float,
     transducer: TransducerModel,
     sensor: SensorState,

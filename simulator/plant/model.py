@@ -67,17 +67,14 @@ class PlantParams:
         transducer_height_cm: float | None = None,
     ) -> PlantParams:
         line = config.line
-        c_syringe_ul = h.interpolate(config.syringe_table(), syringe.nominal_volume_ml)
         height = line.transducer_height_cm if transducer_height_cm is None else transducer_height_cm
+        r_needle, r_extension = config.path_resistances(
+            drug.viscosity_cp, needle.length_mm, needle.inner_diameter_mm
+        )
         return cls(
-            r_needle=h.poiseuille_resistance(
-                drug.viscosity_cp, needle.length_mm, needle.inner_diameter_mm
-            ),
-            r_extension=h.poiseuille_resistance(
-                drug.viscosity_cp, line.extension_length_mm, line.extension_inner_diameter_mm
-            ),
-            c_line=(c_syringe_ul + line.compliance_ul_per_mmhg + line.dome_compliance_ul_per_mmhg)
-            * 1e-3,
+            r_needle=r_needle,
+            r_extension=r_extension,
+            c_line=config.line_compliance_ml_per_mmhg(syringe.nominal_volume_ml),
             p_interstitial=tissue.interstitial_mmhg,
             r_tissue=h.per_ml_min_to_per_ml_s(tissue.resistance_mmhg_per_ml_min),
             tissue_growth_per_ml=tissue.growth_per_ml,

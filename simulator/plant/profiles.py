@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from controller.catalog import CONFIG_DIR, CatalogError, Identifier, load_entries
+from simulator.plant.hydraulics import interpolate, poiseuille_resistance
 
 
 class Tissue(BaseModel):
@@ -54,6 +55,24 @@ class PlantConfig(BaseModel):
 
     def syringe_table(self) -> dict[float, float]:
         return {float(k): v for k, v in self.syringe_compliance_ul_per_mmhg.items()}
+
+    def line_compliance_ml_per_mmhg(self, syringe_nominal_ml: float) -> float:
+        """Syringe and stopper, extension line and transducer dome, in mL/mmHg."""
+        syringe_ul = interpolate(self.syringe_table(), syringe_nominal_ml)
+        line = self.line
+        return (syringe_ul + line.compliance_ul_per_mmhg + line.dome_compliance_ul_per_mmhg) * 1e-3
+
+    def path_resistances(
+        self, viscosity_cp: float, needle_length_mm: float, needle_inner_diameter_mm: float
+    ) -> tuple[float, float]:
+        """Hagen-Poiseuille of the needle and of the extension line, in mmHg*s/mL."""
+        line = self.line
+        return (
+            poiseuille_resistance(viscosity_cp, needle_length_mm, needle_inner_diameter_mm),
+            poiseuille_resistance(
+                viscosity_cp, line.extension_length_mm, line.extension_inner_diameter_mm
+            ),
+        )
 
 
 def load_tissues(path: Path = CONFIG_DIR / "tissues.toml") -> dict[str, Tissue]:
