@@ -40,7 +40,14 @@ CHROMIUM := /usr/bin/chromium
 $(CHROMIUM):
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 
-pytest: $(STAMP) $(NODE_STAMP) $(CHROMIUM)
+# A real Mosquitto for the MQTT tests (each test starts its own on a free port).
+MOSQUITTO := /usr/sbin/mosquitto
+$(MOSQUITTO):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto
+	# the tests start their own brokers; the package's service on 1883 is not needed
+	-systemctl disable --now mosquitto 2>/dev/null
+
+pytest: $(STAMP) $(NODE_STAMP) $(CHROMIUM) $(MOSQUITTO)
 	$(BIN)/pytest
 
 ## bench: benchmarks; figures go in docs/performance.md
@@ -50,6 +57,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.stop_path_bench
 	$(BIN)/python -m bench.link_loss_bench
 	$(BIN)/python -m bench.telemetry_bench
+	$(BIN)/python -m bench.mqtt_bench
 	$(BIN)/python -m bench.supervisor_bench
 
 clean:

@@ -8,6 +8,25 @@ from controller.limits import LimitsConfig
 from controller.supervisor import SupervisorConfig
 
 
+class MqttConfig(BaseModel):
+    """The MQTT publisher (``[mqtt]`` in the serve config; ``--mqtt URL`` sets ``url``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str | None = Field(default=None, pattern=r"^mqtts?://[^/:]+(:\d{1,5})?/?$")
+    username: str | None = None
+    password: str | None = Field(default=None, repr=False)
+    tls_ca_file: str | None = Field(default=None, description="CA bundle for mqtts://")
+    device_id: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        description="topic segment; default the transducer bridge's device id",
+    )
+    remote_stop: bool = Field(default=False, description="accept cmd/stop with the token")
+    queue_batches: int = Field(default=50, ge=1, le=10_000, description="pressure batches held")
+    queue_events: int = Field(default=10_000, ge=100, le=1_000_000)
+
+
 class ControllerConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -20,3 +39,4 @@ class ControllerConfig(BaseModel):
     zero_max_age_s: float = Field(default=3600.0, gt=0)
     relief_max_ul: float = Field(default=50.0, ge=0, le=100)
     relief_rate_ml_min: float = Field(default=1.0, gt=0, le=5)
+    mqtt: MqttConfig = MqttConfig()

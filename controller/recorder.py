@@ -16,6 +16,7 @@ import queue
 import sqlite3
 import threading
 from array import array
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -71,6 +72,9 @@ class Recorder:
         self._trace_p = array("f")
         self._flush_handle: asyncio.TimerHandle | None = None
         self.writes = 0
+        # Told of every event, alarm and acknowledgement once it is committed (the MQTT
+        # publisher): outside consumers never see what the record does not hold.
+        self.observers: list[Callable[[str, dict[str, Any]], None]] = []
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -161,11 +165,14 @@ class Recorder:
     def event(
         self, injection_id: str | None, kind: str, detail: dict[str, Any], t_mono_s: float
     ) -> asyncio.Future[None]:
-        return self.submit(
+        t_utc = utc_now()
+        future = self.submit(
             "INSERT INTO events (injection_id, t_utc, t_mono_s, kind, detail_json)"
             " VALUES (?,?,?,?,?)",
-            (injection_id, utc_now(), t_mono_s, kind, json.dumps(detail)),
+            (injection_id, t_utc, t_mono_s, kind, json.dumps(detail)),
         )
+        record = {"injection_id": injection_id, "t_utc": t_utc, "t_mono_s": t_mono_s}
+        return self._tell("event", future, {**record, **detail, "kind": kind})
 
     def alarm(
         self,
@@ -175,16 +182,35 @@ class Recorder:
         values: dict[str, float],
         t_mono_s: float,
     ) -> asyncio.Future[None]:
-        return self.submit(
+        t_utc = utc_now()
+        future = self.submit(
             "INSERT INTO alarms (injection_id, kind, t_utc, t_mono_s, detail, values_json)"
             " VALUES (?,?,?,?,?,?)",
-            (injection_id, kind, utc_now(), t_mono_s, detail, json.dumps(values)),
+            (injection_id, kind, t_utc, t_mono_s, detail, json.dumps(values)),
         )
+        alarm = {"injection_id": injection_id, "kind": kind, "t_utc": t_utc}
+        return self._tell("alarm", future, {**alarm, "t_mono_s": t_mono_s, "detail": detail})
 
     def acknowledge_alarms(self) -> asyncio.Future[None]:
-        return self.submit(
-            "UPDATE alarms SET acknowledged_utc=? WHERE acknowledged_utc IS NULL", (utc_now(),)
+        t_utc = utc_now()
+        future = self.submit(
+            "UPDATE alarms SET acknowledged_utc=? WHERE acknowledged_utc IS NULL", (t_utc,)
         )
+        return self._tell("acknowledged", future, {"t_utc": t_utc})
+
+    def _tell(
+        self, what: str, future: asyncio.Future[None], record: dict[str, Any]
+    ) -> asyncio.Future[None]:
+        """Tell the observers once ``future`` (the commit) is done; a failed write is not told."""
+        if self.observers:
+
+            def committed(done: asyncio.Future[None]) -> None:
+                if not done.cancelled() and done.exception() is None:
+                    for observer in list(self.observers):
+                        observer(what, record)
+
+            future.add_done_callback(committed)
+        return future
 
     # ------------------------------------------------------------ the pressure trace
     def trace_into(self, injection_id: str | None) -> None:

@@ -8,25 +8,27 @@ devices start and stop with the app's lifespan.
 
 from __future__ import annotations
 
-import asyncio
-import json
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request, WebSocket
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request, WebSocket
+from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.websockets import WebSocketDisconnect
 
 from controller.calibration import CalibrationError
 from controller.controller import Controller
-from controller.injection import Injection, InjectionRequest, StateError
+from controller.injection import InjectionRequest, StateError
 from controller.limits import LimitRefused
-from controller.report import build_report, to_csv, to_html
+from dashboard.calibration_api import add_calibration_routes
+from dashboard.procedure_api import add_procedure_routes
+from dashboard.records_api import add_record_routes, recorded
 from dashboard.runtime import Runtime, ServeSettings
+from dashboard.sim_api import add_sim_routes
+from dashboard.views import find, injection_view
 from drivers.ne1000_protocol import PumpError
 from drivers.transducer_link import BridgeError, BridgeRefused
 
@@ -81,33 +83,37 @@ def create_app(settings: ServeSettings, runtime: Runtime | None = None) -> FastA
 
     @api.post("/injections", dependencies=control, status_code=201)
     async def create(request: InjectionRequest) -> dict[str, Any]:
-        return _view(controller().create_injection(request))
+        return injection_view(controller().create_injection(request))
 
     @api.get("/injections/{injection_id}")
     async def read(injection_id: str) -> dict[str, Any]:
-        return _view(_find(controller(), injection_id))
+        live = controller().injections.get(injection_id)
+        return injection_view(live) if live is not None else await recorded(rt, injection_id)
 
     @api.post("/injections/{injection_id}/start", dependencies=control)
     async def start(injection_id: str) -> dict[str, Any]:
-        _find(controller(), injection_id)
-        return _view(await controller().start_injection(injection_id))
+        find(controller(), injection_id)
+        return injection_view(await controller().start_injection(injection_id))
 
     @api.post("/injections/{injection_id}/pause", dependencies=control)
     async def pause(injection_id: str) -> dict[str, Any]:
-        _find(controller(), injection_id)
-        return _view(await controller().pause_injection(injection_id))
+        find(controller(), injection_id)
+        return injection_view(await controller().pause_injection(injection_id))
 
     @api.post("/injections/{injection_id}/resume", dependencies=control)
     async def resume(injection_id: str) -> dict[str, Any]:
-        _find(controller(), injection_id)
-        return _view(await controller().resume_injection(injection_id))
+        find(controller(), injection_id)
+        return injection_view(await controller().resume_injection(injection_id))
 
     @api.post("/injections/{injection_id}/stop", dependencies=control)
     async def stop(injection_id: str) -> dict[str, Any]:
-        _find(controller(), injection_id)
-        return _view(await controller().stop_injection(injection_id))
+        find(controller(), injection_id)
+        return injection_view(await controller().stop_injection(injection_id))
 
-    _record_routes(api, rt)
+    add_record_routes(api, rt)
+    add_procedure_routes(api, rt, control)
+    add_calibration_routes(api, rt, control)
+    add_sim_routes(api, rt, control)
 
     @api.post("/alarms/acknowledge", dependencies=control)
     async def acknowledge() -> dict[str, Any]:
@@ -127,64 +133,6 @@ def create_app(settings: ServeSettings, runtime: Runtime | None = None) -> FastA
 
     _handlers(app)
     return app
-
-
-def _record_routes(api: APIRouter, rt: Runtime) -> None:
-    """Read-only: the injections of this session, recorded traces, the event log, reports."""
-
-    def controller() -> Controller:
-        assert rt.controller is not None, "runtime not started"
-        return rt.controller
-
-    @api.get("/injections")
-    async def listing() -> list[dict[str, Any]]:
-        return [_view(i) for i in controller().injections.values()]
-
-    @api.get("/injections/{injection_id}/trace")
-    async def trace(
-        injection_id: str, max_points: int = Query(2000, ge=10, le=100_000)
-    ) -> dict[str, Any]:
-        """The recorded pressure of an injection, thinned to at most ``max_points``."""
-        times, pressure = await rt.recorder.pressure(injection_id)
-        step = max(1, -(-len(pressure) // max_points))
-        return {
-            "t_mono_s": times[::step].round(4).tolist(),
-            "pressure_mmhg": pressure[::step].round(2).tolist(),
-        }
-
-    @api.get("/targets/{target}/next-sector")
-    async def next_sector(target: str, sectors: int = Query(4, ge=2, le=12)) -> dict[str, int]:
-        """Sequential technique: the cycle and sector to inject next, from this target's record."""
-        cycle, sector = await controller().propose_sector(target, sectors)
-        return {"cycle": cycle, "sector": sector}
-
-    @api.get("/events")
-    async def events(limit: int = Query(200, ge=1, le=10_000)) -> list[dict[str, Any]]:
-        rows = await rt.recorder.query(
-            "SELECT injection_id, t_utc, kind, detail_json FROM events ORDER BY id DESC LIMIT ?",
-            (limit,),
-        )
-        return [
-            {
-                "injection_id": r["injection_id"],
-                "t": r["t_utc"],
-                "kind": r["kind"],
-                **json.loads(r["detail_json"]),
-            }
-            for r in rows
-        ]
-
-    @api.get("/report", response_model=None)
-    async def report(
-        format: Literal["json", "csv", "html"] = "json",
-    ) -> dict[str, Any] | PlainTextResponse | HTMLResponse:
-        await rt.recorder.sync()
-        built = await asyncio.to_thread(build_report, rt.settings.db)
-        if format == "csv":
-            return PlainTextResponse(to_csv(built), media_type="text/csv")
-        if format == "html":
-            return HTMLResponse(to_html(built))
-        return built
 
 
 def _telemetry_route(api: APIRouter, rt: Runtime) -> None:
@@ -210,35 +158,6 @@ def _telemetry_route(api: APIRouter, rt: Runtime) -> None:
             pass
         finally:
             rt.bus.unsubscribe(client)
-
-
-def _find(controller: Controller, injection_id: str) -> Injection:
-    injection = controller.injections.get(injection_id)
-    if injection is None:
-        raise HTTPException(404, f"no injection {injection_id}")
-    return injection
-
-
-def _view(injection: Injection) -> dict[str, Any]:
-    alarm = None
-    if injection.alarm is not None:
-        alarm = {
-            "kind": injection.alarm.kind,
-            "at": injection.alarm_utc,
-            "detail": injection.alarm.detail,
-        }
-    return {
-        "id": injection.id,
-        "state": str(injection.state),
-        "delivered_ml": round(injection.delivered_ml, 4),
-        "volume_ml": injection.request.volume_ml,
-        "rate_ml_min": injection.request.rate_ml_min,
-        "target": injection.request.target,
-        "fills_ml": list(injection.checked.fills_ml),
-        "waiting_for": injection.waiting_for,
-        "alarm": alarm,
-        "events": injection.events,
-    }
 
 
 def _handlers(app: FastAPI) -> None:

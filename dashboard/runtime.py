@@ -12,14 +12,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from controller.calibration import CalibrationStore, collect_raw, default_store_dir
+from controller.calibration_session import CalibrationSession
 from controller.config import ControllerConfig
 from controller.controller import Controller
-from controller.injection import FINAL
+from controller.injection import FINAL, State
+from controller.procedure_book import ProcedureBook
 from controller.recorder import Recorder
+from dashboard.mqtt_publisher import MqttPublisher
 from dashboard.telemetry import TelemetryBus
 from drivers.ne1000 import NE1000
 from drivers.transducer import TransducerBridge
-from simulator.rig import SimRig
+from simulator.rig_process import RigProcess
 from simulator.scenario import load_scenario
 
 STATE_PERIOD_S = 0.1
@@ -37,18 +41,22 @@ class ServeSettings:
     token: str = ""
     scenario: str = "normal-liver-saline-1ml"
     staleness_s: float = 0.020
+    calibration_dir: Path | None = None  # default: the user's store; with --sim, a temporary one
     config: ControllerConfig = field(default_factory=ControllerConfig)
 
 
 class Runtime:
     def __init__(self, settings: ServeSettings) -> None:
         self.settings = settings
-        self.rig: SimRig | None = None
+        self.sim: RigProcess | None = None  # the simulator, in its own process
         self.pump: NE1000 | None = None
         self.bridge: TransducerBridge | None = None
         self.recorder = Recorder(settings.db)
         self.controller: Controller | None = None
+        self.calibration: CalibrationSession | None = None
+        self.procedures = ProcedureBook(self.recorder)
         self.bus = TelemetryBus()
+        self.mqtt: MqttPublisher | None = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._last_state: dict[str, Any] | None = None
         self._state_handle: asyncio.TimerHandle | None = None
@@ -59,9 +67,9 @@ class Runtime:
         if s.sim:
             self._tmp = tempfile.TemporaryDirectory(prefix="injectctl-serve-")
             folder = Path(self._tmp.name)
-            self.rig = SimRig(load_scenario(s.scenario), folder / "pump", folder / "bridge")
-            await self.rig.start()
-            pump_port, bridge_port = self.rig.pump_port, self.rig.bridge_port
+            self.sim = RigProcess(load_scenario(s.scenario), folder / "pump", folder / "bridge")
+            await self.sim.start()
+            pump_port, bridge_port = self.sim.pump_port, self.sim.bridge_port
         assert pump_port is not None and bridge_port is not None
         self.pump = await NE1000.open(
             pump_port, s.pump_baud, address=s.pump_address, command_timeout_s=0.2, retries=1
@@ -69,11 +77,18 @@ class Runtime:
         self.bridge = await TransducerBridge.open(
             bridge_port, baud=s.transducer_baud, staleness_s=s.staleness_s
         )
+        store_dir = s.calibration_dir or (
+            Path(self._tmp.name) / "calibrations" if self._tmp is not None else default_store_dir()
+        )
+        self.calibration = CalibrationSession(self.bridge, CalibrationStore(store_dir))
+        await self.calibration.load()
         await self.recorder.start()
+        await self.procedures.load()
         self.controller = Controller(self.pump, self.bridge, self.recorder, s.config)
         await self.controller.start()
         self.bridge.add_sample_listener(self.bus.add_sample)
         self.bus.start()
+        self._start_mqtt()
         self._publish_state()
         # Everything built so far lives as long as the process: keep it out of the cyclic
         # collector, whose full passes over it would otherwise stall the control loop.
@@ -86,29 +101,56 @@ class Runtime:
         self.bus.stop()
         if self.controller is not None:
             await self.controller.close()
+        if self.mqtt is not None:  # after the controller: its last events go out first
+            await self.mqtt.stop()
         for closer in (self.bridge, self.pump):
             if closer is not None:
                 with contextlib.suppress(Exception):
                     await closer.close()
         await self.recorder.close()
-        if self.rig is not None:
-            await self.rig.stop()
+        if self.sim is not None:
+            await self.sim.stop()
         if self._tmp is not None:
             self._tmp.cleanup()
 
     async def zero(self) -> float:
-        assert self.controller is not None
-        if self.rig is None:
+        assert self.controller is not None and self.bridge is not None
+        if self.sim is None:
             return await self.controller.zero_transducer()
-        self.rig.plant.stopcock_to_air = True  # the simulated stopcock, opened to air to zero
-        opened_at = self.rig.plant.t_s
+        await self.sim.request("stopcock", "air")  # the simulated stopcock, open to air
         try:
-            await self.rig.until(
-                lambda: self.rig is not None and self.rig.plant.t_s > opened_at + 0.1
-            )
+            await collect_raw(self.bridge, 100, timeout_s=2.0)  # let the reading settle
             return await self.controller.zero_transducer()
         finally:
-            self.rig.plant.stopcock_to_air = False
+            await self.sim.request("stopcock", "line")
+
+    def _start_mqtt(self) -> None:
+        config = self.settings.config.mqtt
+        if config.url is None:
+            return
+        assert self.bridge is not None and self.bridge.hello is not None
+        self.mqtt = MqttPublisher(
+            config,
+            device_id=f"{self.bridge.hello.device_id:08x}",
+            bus=self.bus,
+            state=self.state,
+            token=self.settings.token,
+            remote_stop=self._remote_stop,
+        )
+        self.recorder.observers.append(self.mqtt.on_record)
+        self.mqtt.start()
+
+    async def _remote_stop(self) -> str:
+        """MQTT cmd/stop with a valid token: stop what runs, as the STOP button does."""
+        c = self.controller
+        if c is None or c.active is None or not self.injection_running():
+            return "nothing running"
+        stopped = await c.stop_injection(c.active.id)
+        return f"stopped injection {stopped.id}"
+
+    def injection_running(self) -> bool:
+        active = self.controller.active if self.controller is not None else None
+        return active is not None and active.state in (State.RUNNING, State.PAUSED)
 
     def state(self) -> dict[str, Any]:
         c = self.controller
@@ -131,11 +173,12 @@ class Runtime:
         bridge_ok = self.bridge is not None and self.bridge.link_ok and self.bridge.streaming
         return {
             "status": "ok" if pump_ok and bridge_ok else "degraded",
-            "pump": {"connected": pump_ok, "simulated": self.rig is not None},
+            "pump": {"connected": pump_ok, "simulated": self.sim is not None},
             "transducer": {
                 "connected": bridge_ok,
                 "calibration": self.bridge.scale.source if self.bridge else None,
             },
+            **({"mqtt": self.mqtt.health()} if self.mqtt is not None else {}),
         }
 
     def _publish_state(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -36,6 +37,10 @@ async def test_schemathesis_finds_no_server_error(tmp_path: Path) -> None:
             "not_a_server_error",
             "--max-examples",
             "15",
+            # provoking faults breaks the simulated devices on purpose (a silent bridge then
+            # answers 503, rightly); its input validation is covered in test_api_panels.py
+            "--exclude-path",
+            "/api/v1/sim/faults",
             "-H",
             "Authorization: Bearer fuzz-token",
             stdout=asyncio.subprocess.PIPE,
@@ -44,7 +49,9 @@ async def test_schemathesis_finds_no_server_error(tmp_path: Path) -> None:
         out, _ = await asyncio.wait_for(fuzz.communicate(), 300)
         text = out.decode()
         assert fuzz.returncode == 0, text[-3000:]
-        assert "passed" in text and "Tested: 1" in text
+        tested = re.search(r"Tested: (\d+)", text)
+        assert tested is not None and int(tested.group(1)) >= 25, text[-3000:]  # every route
+        assert "Server error" not in text
         assert serve.returncode is None, "the server must survive whatever it was sent"
     finally:
         serve.terminate()

@@ -19,7 +19,7 @@ from typing import Any
 import uvicorn
 from pydantic import ValidationError
 
-from controller.config import ControllerConfig
+from controller.config import ControllerConfig, MqttConfig
 from dashboard.app import create_app
 from dashboard.runtime import ServeSettings
 from dashboard.server import Server
@@ -55,7 +55,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--db", type=Path, default=Path("injectctl.sqlite"))
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--mqtt", help="mqtt://HOST:PORT (issue 7)")
+    p.add_argument("--mqtt", help="publish telemetry to mqtt://HOST:PORT (or mqtts://)")
     p.add_argument("--scenario", default="normal-liver-saline-1ml", help="simulator scenario")
     p.set_defaults(run=run)
 
@@ -65,15 +65,18 @@ async def run(args: argparse.Namespace) -> int:
     if real and (args.pump_port is None or args.transducer_port is None):
         print("injectctl serve: give both --pump-port and --transducer-port", file=sys.stderr)
         return 2
-    if args.mqtt is not None:
-        print("injectctl serve: --mqtt is not built yet (issue 7)", file=sys.stderr)
-        return 2
     try:
         controller_config = load_config(args.config) if args.config else ControllerConfig()
+        if args.mqtt is not None:
+            mqtt = MqttConfig.model_validate(
+                {**controller_config.mqtt.model_dump(), "url": args.mqtt}
+            )
+            controller_config = controller_config.model_copy(update={"mqtt": mqtt})
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
-        print(f"injectctl serve: {args.config}: {where}: {first['msg']}", file=sys.stderr)
+        source = "--mqtt" if where == "url" else args.config
+        print(f"injectctl serve: {source}: {where}: {first['msg']}", file=sys.stderr)
         return 2
     except (OSError, ValueError) as exc:
         print(f"injectctl serve: {args.config}: {str(exc).splitlines()[0]}", file=sys.stderr)

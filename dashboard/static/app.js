@@ -16,9 +16,9 @@ function token() {
   return t;
 }
 
-async function control(path, body) {
+async function control(path, body, method = "POST") {
   const response = await fetch(api + path, {
-    method: "POST",
+    method,
     headers: { "Content-Type": "application/json", "Authorization": "Bearer " + token() },
     body: body ? JSON.stringify(body) : undefined,
   });
@@ -28,14 +28,16 @@ async function control(path, body) {
   return response.ok ? data : null;
 }
 
+function chartWidth() { return Math.max(300, document.querySelector(".live").clientWidth - 10); }
 const chart = window.uPlot ? new uPlot({
-  width: Math.min(900, window.innerWidth - 40), height: 300,
+  width: chartWidth(), height: 300,
   scales: { x: { time: false }, y: { auto: true } },
   series: [{}, { label: "pressure (mmHg)", stroke: "#4fc3f7" },
            { label: "limit", stroke: "#f44", dash: [6, 6] }],
   axes: [{ stroke: "#aaa" }, { stroke: "#aaa" }],
 }, [[], [], []], $("chart")) : null;
 window.chartPoints = () => received;
+window.addEventListener("resize", () => chart && chart.setSize({ width: chartWidth(), height: 300 }));
 
 const DECIMATE = 10;  // 100 points a second on the chart: enough for the eye, light for a tablet
 let received = 0;
@@ -78,6 +80,10 @@ async function refreshInjection(id) {
   $("rate").textContent = `${current.rate_ml_min} mL/min`;
   const left = (planned - done) / current.rate_ml_min * 60;
   $("remaining").textContent = current.state === "running" ? `${left.toFixed(0)} s left` : "";
+  limit = current.pressure_limit_mmhg || limit;
+  $("limit-label").textContent = `limit ${limit.toFixed(0)}`;
+  $("waiting").hidden = !current.waiting_for;
+  $("waiting").textContent = current.waiting_for ? `Waiting for: ${current.waiting_for} (then Resume)` : "";
 }
 
 function connect() {
@@ -95,21 +101,47 @@ setInterval(() => { if (current && current.state === "running") refreshInjection
 $("plan").addEventListener("submit", async (event) => {
   event.preventDefault();
   const form = new FormData($("plan"));
-  const body = Object.fromEntries(form.entries());
-  for (const key of ["volume_ml", "rate_ml_min"]) body[key] = Number(body[key]);
-  body.aliquots = Number(body.aliquots || 1);
-  body.checklist_confirmed = [...document.querySelectorAll(".check")].every((box) => box.checked);
+  const body = Object.fromEntries([...form.entries()].filter(([, value]) => value !== ""));
+  for (const key of ["volume_ml", "rate_ml_min", "aliquots", "cycle", "sector"]) {
+    if (key in body) body[key] = Number(body[key]);
+  }
+  const boxes = [...document.querySelectorAll(".check")];
+  body.checklist_confirmed = boxes.length > 0 && boxes.every((box) => box.checked);
   const created = await control("/injections", body);
   if (created) { current = created; refreshInjection(created.id); $("message").textContent = `planned ${created.id}`; }
 });
 $("start").onclick = () => current && control(`/injections/${current.id}/start`).then(() => refreshInjection(current.id));
 $("pause").onclick = () => current && control(`/injections/${current.id}/pause`);
 $("resume").onclick = () => current && control(`/injections/${current.id}/resume`);
-$("zero").onclick = async () => { if (await control("/transducer/zero")) $("message").textContent = "zeroed"; };
+$("zero").onclick = async () => {
+  if (await control("/transducer/zero")) { $("message").textContent = "zeroed"; showChecklist(); }
+};
 $("acknowledge").onclick = () => control("/alarms/acknowledge");
 const stop = () => current && control(`/injections/${current.id}/stop`).then(() => refreshInjection(current.id));
 $("stop").onclick = stop;
 document.addEventListener("keydown", (event) => { if (event.key === "Escape") stop(); });
 
+async function showChecklist() {
+  const list = await (await fetch(`${api}/checklist`)).json();
+  const box = $("checklist");
+  if (!box.querySelector(".check")) {
+    for (const item of list.items) {
+      const label = document.createElement("label");
+      label.innerHTML = `<input type="checkbox" class="check" data-item="${item.id}"> `;
+      label.append(item.text);
+      box.append(label);
+    }
+  }
+  $("gates").replaceChildren(...list.gates.map((gate) => {
+    const li = document.createElement("li");
+    li.dataset.ok = gate.ok;
+    li.textContent = `${gate.ok ? "✓" : "✗"} ${gate.id.replaceAll("_", " ")}${gate.detail ? ": " + gate.detail : ""}`;
+    return li;
+  }));
+}
+setInterval(showChecklist, 2000);
+
+window.injectctl = { api, $, control, refreshInjection, showChecklist };
 fetch(`${api}/state`).then((r) => r.json()).then(showState);
+showChecklist();
 connect();

@@ -123,6 +123,7 @@ class Plant:
         self.drift_since_s = 0.0
         self.drift_base_mmhg = 0.0
         self.stopcock_to_air = False  # the transducer open to atmosphere, for zeroing
+        self.reference_mmhg: float | None = None  # a bench manometer on the stopcock's port
         self.pump: Advanceable | None = None
         self.on_advanced: Callable[[Plant], None] | None = None
         self.truth = GroundTruth()
@@ -234,6 +235,8 @@ class Plant:
         drift = self.drift_base_mmhg + self.drift_mmhg_per_s * (self.t_s - self.drift_since_s)
         if self.stopcock_to_air:
             return drift
+        if self.reference_mmhg is not None:
+            return self.reference_mmhg + drift
         return self.p_line + self.params.hydrostatic_mmhg + artifact + drift
 
     def transducer_mmhg(self) -> float:

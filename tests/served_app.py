@@ -1,0 +1,72 @@
+"""``served``: the real app under uvicorn on the simulator, with an httpx client."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from dashboard.app import create_app
+from dashboard.runtime import Runtime, ServeSettings
+from dashboard.server import Server
+
+TOKEN = "test-token-0123456789"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+BODY = {
+    "volume_ml": 0.5,
+    "rate_ml_min": 5.0,
+    "syringe": "bd-luerlok-5ml",
+    "needle": "22g-coaxial-150mm",
+    "target": "liver segment VI",
+    "checklist_confirmed": True,
+}
+
+
+class Served:
+    def __init__(self, base: str, runtime: Runtime) -> None:
+        self.base, self.runtime = base, runtime
+        self.http = httpx.AsyncClient(base_url=base, timeout=10)
+
+
+@pytest.fixture
+async def served(tmp_path: Path) -> AsyncIterator[Served]:
+    settings = ServeSettings(sim=True, db=tmp_path / "db.sqlite", token=TOKEN)
+    async with serving(settings) as running:
+        yield running
+
+
+@contextlib.asynccontextmanager
+async def serving(settings: ServeSettings) -> AsyncIterator[Served]:
+    """The app with these settings under uvicorn on a free port, until the block ends."""
+    runtime = Runtime(settings)
+    app = create_app(settings, runtime)
+    server = Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="critical"))
+    task = asyncio.create_task(server.serve())
+    async with asyncio.timeout(20):
+        await server.ready.wait()
+    served = Served(f"http://127.0.0.1:{server.port}", runtime)
+    try:
+        yield served
+    finally:
+        await served.http.aclose()
+        server.should_exit = True
+        await task
+
+
+async def until(runtime: Runtime, done: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    """Wait until ``done()`` holds, re-checked on every transducer sample (no polling)."""
+    assert runtime.bridge is not None
+    sampled = asyncio.Event()
+    remove = runtime.bridge.add_sample_listener(lambda *_: sampled.set())
+    try:
+        async with asyncio.timeout(timeout_s):
+            while not done():
+                sampled.clear()
+                await sampled.wait()
+    finally:
+        remove()
