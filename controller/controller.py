@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import sqlite3
 import time
 import uuid
 from typing import Any
@@ -77,6 +78,7 @@ class Controller:
 
     # ------------------------------------------------------------ lifecycle
     async def start(self) -> None:
+        self.recorder.on_failure = self._on_recorder_failure
         await self.recorder.session(self.session_id, {"config": self.config.model_dump()})
         await device_ops.recover_interrupted(self.recorder, self.pump)
         self._remove = [
@@ -185,6 +187,10 @@ class Controller:
                 "transducer zero is too old",
             ),
             (not injection.request.checklist_confirmed, "checklist not confirmed"),
+            (
+                self.recorder.failure is not None,
+                f"the record cannot be written: {self.recorder.failure}",
+            ),
             (_drug_expired(injection.request), "drug past its stability window"),
             (not self.bridge.link_ok or not self.bridge.streaming, "transducer not streaming"),
         ]
@@ -304,6 +310,10 @@ class Controller:
         """Off the control path: confirm the stop, relieve a blockage's pressure, record."""
         with contextlib.suppress(PumpError):
             await self.pump.stop()
+        if injection is not None and injection.state is State.INTERRUPTED:
+            with contextlib.suppress(PumpError):
+                injection.fill_delivered_ml = (await self.pump.dispensed_ml())[0]
+            await self._finish(injection, "interrupted", why=f"recording failed: {verdict.detail}")
         if injection is not None and injection.state is State.ALARM:
             if verdict.kind in ("occlusion", "over_pressure"):
                 relief = await device_ops.relieve(
@@ -325,7 +335,18 @@ class Controller:
     async def _record(self, injection: Injection, event: str, **detail: Any) -> None:
         injection.note(event, **detail)
         self.recorder.event(injection.id, event, detail, time.monotonic())
-        await self.recorder.injection(injection.row(self.session_id))
+        with contextlib.suppress(sqlite3.Error):  # a failed record is handled on its own path
+            await self.recorder.injection(injection.row(self.session_id))
+
+    def _on_recorder_failure(self, why: str) -> None:
+        """The record cannot be written (disk full, read-only): stop as on a lost device."""
+        injection = self.active
+        if injection is None or injection.state not in (State.RUNNING, State.PAUSED):
+            return
+        device_ops.stop_now(self.pump, self.bridge)
+        self.supervisor.end_infusion()
+        injection.move(State.INTERRUPTED)
+        self._spawn(self._after_trip(injection, Verdict("recording_failed", why, 0.0)))
 
     # ------------------------------------------------------------ device events
     def _on_bridge_event(self, event: BridgeEvent) -> None:

@@ -11,6 +11,7 @@ float32 blobs. Reads open their own connection in a worker thread.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import queue
 import sqlite3
@@ -75,6 +76,10 @@ class Recorder:
         # Told of every event, alarm and acknowledgement once it is committed (the MQTT
         # publisher): outside consumers never see what the record does not hold.
         self.observers: list[Callable[[str, dict[str, Any]], None]] = []
+        # The first write that failed (disk full, read-only, I/O error), and who to tell: an
+        # instrument that cannot record must not go on injecting.
+        self.failure: str | None = None
+        self.on_failure: Callable[[str], None] | None = None
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -100,7 +105,7 @@ class Recorder:
         assert self._loop is not None
         db = sqlite3.connect(self.path, isolation_level=None)
         db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA synchronous=FULL")  # every commit on disk: power loss too
         db.executescript(SCHEMA)
         self._loop.call_soon_threadsafe(_resolve, ready, None)
         try:
@@ -124,20 +129,33 @@ class Recorder:
                     db.execute(w.sql, w.params)
             db.execute("COMMIT")
         except sqlite3.Error as exc:
-            db.execute("ROLLBACK")
+            with contextlib.suppress(sqlite3.Error):  # no transaction left if COMMIT failed
+                db.execute("ROLLBACK")
             error = exc
         self.writes += len(writes)
         assert self._loop is not None
+        if error is not None:
+            self._loop.call_soon_threadsafe(self._failed, f"{type(error).__name__}: {error}")
         for w in writes:
             if w.future is not None:
                 self._loop.call_soon_threadsafe(_resolve, w.future, error)
         return not any(i is _STOP for i in items)
 
+    def _failed(self, why: str) -> None:
+        """On the loop: remember the first failure and tell the controller, once."""
+        if self.failure is not None:
+            return
+        self.failure = why
+        if self.on_failure is not None:
+            self.on_failure(why)
+
     # ------------------------------------------------------------ writing (never blocks)
     def submit(self, sql: str, params: tuple[Any, ...] = ()) -> asyncio.Future[None]:
-        """Queue a write; the future completes once it is committed."""
+        """Queue a write; the future completes once it is committed. A failed write is
+        reported once through ``on_failure``; writes nobody awaits do not warn again."""
         assert self._loop is not None, "recorder not started"
         future: asyncio.Future[None] = self._loop.create_future()
+        future.add_done_callback(_retrieved)
         self._queue.put(_Write(sql, params, False, future))
         return future
 
@@ -286,6 +304,11 @@ def trace_arrays(
     if not times:
         return np.empty(0), np.empty(0, dtype=np.float32)
     return np.concatenate(times), np.concatenate(values)
+
+
+def _retrieved(future: asyncio.Future[None]) -> None:
+    if not future.cancelled():
+        future.exception()  # marks it retrieved; the failure itself goes to on_failure
 
 
 def _resolve(future: asyncio.Future[None], error: Exception | None) -> None:

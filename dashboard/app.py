@@ -9,6 +9,7 @@ devices start and stop with the app's lifespan.
 from __future__ import annotations
 
 import secrets
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -174,3 +175,4 @@ def _handlers(app: FastAPI) -> None:
     app.add_exception_handler(ValueError, respond(422))
     app.add_exception_handler(PumpError, respond(503))
     app.add_exception_handler(BridgeError, respond(503))
+    app.add_exception_handler(sqlite3.Error, respond(503))  # the record cannot be written

@@ -171,8 +171,10 @@ class Runtime:
     def health(self) -> dict[str, Any]:
         pump_ok = self.pump is not None and self.pump.transport.is_open
         bridge_ok = self.bridge is not None and self.bridge.link_ok and self.bridge.streaming
+        recorder_ok = self.recorder.failure is None
         return {
-            "status": "ok" if pump_ok and bridge_ok else "degraded",
+            "status": "ok" if pump_ok and bridge_ok and recorder_ok else "degraded",
+            "recorder": {"ok": recorder_ok, "error": self.recorder.failure},
             "pump": {"connected": pump_ok, "simulated": self.sim is not None},
             "transducer": {
                 "connected": bridge_ok,

@@ -197,3 +197,25 @@ async def test_kill_9_mid_injection_stops_the_pump_and_leaves_a_complete_record(
     assert "started" in events and "interrupted" in events
     traces = read_rows(db, "SELECT sum(n) AS n FROM pressure", ())
     assert traces[0]["n"] > 500
+
+
+async def test_a_record_that_cannot_be_written_stops_the_injection(
+    sim_rig: SimRig, tmp_path: Path
+) -> None:
+    """Disk full mid-injection (SQLite's own SQLITE_FULL, by capping the file at its current
+    size): the pump stops, the interlock holds, the failure is reported, no new start."""
+    async with controller_on(sim_rig, tmp_path / "db.sqlite") as controller:
+        injection = controller.create_injection(request(volume_ml=2.0, rate_ml_min=2.0))
+        await controller.start_injection(injection.id)
+        await sim_rig.until(lambda: sim_rig.plant.delivered_ml > 0.05)
+        rows = await controller.recorder.query("PRAGMA page_count")
+        await controller.recorder.submit(f"PRAGMA max_page_count = {rows[0][0]}")
+        await sim_rig.until(lambda: injection.state is State.INTERRUPTED, 10)
+        failure = controller.recorder.failure
+        assert failure is not None and "full" in failure
+        await sim_rig.until(lambda: any(e["kind"] == "interrupted" for e in injection.events))
+        assert not sim_rig.pump.model.status.moving
+        assert sim_rig.bridge.interlock
+        again = controller.create_injection(request())
+        with pytest.raises(StartRefused, match="record cannot be written"):
+            await controller.start_injection(again.id)
