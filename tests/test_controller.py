@@ -11,6 +11,7 @@ import pytest
 from controller.controller import StartRefused
 from controller.injection import State, StateError
 from controller.recorder import read_rows
+from drivers.ne1000_protocol import PumpAlarm
 from drivers.transducer_link import InterlockReleaseRefused
 from simulator.rig import SimRig
 from tests.controller_rig import controller_on, request
@@ -176,7 +177,7 @@ async def test_kill_9_mid_injection_stops_the_pump_and_leaves_a_complete_record(
     await proc.wait()
     await sim_rig.until(lambda: not sim_rig.pump.model.status.moving, timeout_s=2.0)
     stopped_after_s = sim_rig.plant.t_s - killed_at
-    assert stopped_after_s < 0.5, "the bridge watchdog (250 ms) must stop the pump"
+    assert stopped_after_s < 0.3, "the bridge watchdog (250 ms) must stop the pump"
     assert sim_rig.bridge.interlock
     rows = read_rows(db, "SELECT state FROM injections", ())
     assert [r["state"] for r in rows] == ["running"]  # what the dead process had committed
@@ -219,3 +220,40 @@ async def test_a_record_that_cannot_be_written_stops_the_injection(
         again = controller.create_injection(request())
         with pytest.raises(StartRefused, match="record cannot be written"):
             await controller.start_injection(again.id)
+
+
+async def test_kill_9_with_the_bridge_unplugged_the_pumps_own_safe_mode_stops_it(
+    sim_rig: SimRig, tmp_path: Path
+) -> None:
+    """The second layer: the interlock wire is cut, so only the NE-1000's safe-mode timeout
+    (2 s without a valid packet from the host) can stop the pump after the kill."""
+    proc = await asyncio.create_subprocess_exec(
+        INJECTCTL,
+        "inject",
+        "--pump-port",
+        sim_rig.pump_port,
+        "--transducer-port",
+        sim_rig.bridge_port,
+        "--db",
+        str(tmp_path / "record.sqlite"),
+        "--volume-ml",
+        "2",
+        "--rate-ml-min",
+        "3",
+        "--checklist-confirmed",
+        "--assume-zeroed",
+        "HIL test",
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    async with asyncio.timeout(20):
+        assert (await proc.stdout.readline()).startswith(b"started ")
+    await sim_rig.until(lambda: sim_rig.plant.delivered_ml > 0.1)
+    sim_rig.bridge.on_interlock = None  # the interlock no longer reaches the pump
+    proc.kill()
+    killed_at = sim_rig.plant.t_s
+    await proc.wait()
+    await sim_rig.until(lambda: not sim_rig.pump.model.status.moving, timeout_s=4.0)
+    stopped_after_s = sim_rig.plant.t_s - killed_at
+    assert 1.5 < stopped_after_s < 2.6, stopped_after_s  # the 2 s safe-mode timeout, not sooner
+    assert sim_rig.pump.model.alarm is PumpAlarm.SAFE_TIMEOUT  # the pump says why
