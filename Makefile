@@ -60,5 +60,9 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.mqtt_bench
 	$(BIN)/python -m bench.supervisor_bench
 
+## soak: long sweeps (chaos: kill -9 mid-injection, many runs); figures in docs/reliability.md
+soak: $(STAMP)
+	$(BIN)/python -m bench.chaos_bench --runs 30
+
 clean:
 	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .hypothesis

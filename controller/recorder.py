@@ -45,7 +45,7 @@ CREATE TABLE IF NOT EXISTS pressure (
 CREATE INDEX IF NOT EXISTS events_by_injection ON events (injection_id, id);
 CREATE INDEX IF NOT EXISTS pressure_by_injection ON pressure (injection_id, first_index);
 """
-FLUSH_PERIOD_S = 0.5
+FLUSH_PERIOD_S = 0.1  # the most of the pressure trace a kill -9 can take with it
 _STOP = object()
 
 

@@ -167,6 +167,19 @@ def _apply_sensor(spec: FaultSpec, targets: FaultTargets) -> Callable[[], None]:
     return lambda: setattr(holder, attribute, False)
 
 
+def _apply_pump_line(spec: FaultSpec, pump: NE1000Emulator) -> Callable[[], None] | None:
+    """Faults of the pump's serial line: slow replies (undone after ``duration_s``), noise,
+    corrupted replies."""
+    if spec.kind == "pump_slow":
+        pump.faults.answer_late(spec.delay_s)
+        return lambda: pump.faults.answer_late(0.0)
+    if spec.kind == "pump_garbage":
+        pump.faults.inject_garbage(spec.n_bytes)
+    else:
+        pump.faults.corrupt_next_reply(spec.count)
+    return None
+
+
 def _apply_link_or_pump(
     spec: FaultSpec, targets: FaultTargets
 ) -> tuple[Callable[[], None] | None, bool]:
@@ -181,6 +194,11 @@ def _apply_link_or_pump(
     if spec.kind == "pump_silence" and pump is not None:
         pump.faults.go_silent(duration)
         return None, True
+    if spec.kind == "bridge_reboot" and bridge is not None:
+        bridge.faults.reboot()
+        return None, True
+    if pump is not None and spec.kind in ("pump_slow", "pump_garbage", "pump_corrupt"):
+        return _apply_pump_line(spec, pump), True
     now = targets.plant.t_s
     if spec.kind == "pump_stall":
         if pump is not None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -74,7 +75,14 @@ def _state(rig: SimRig) -> dict[str, Any]:
     }
 
 
+async def _pump_stopped(rig: SimRig, timeout_s: float) -> float:
+    """Wait until the pump is still; the monotonic time (shared by every process) it was."""
+    await rig.until(lambda: not rig.pump.model.status.moving, timeout_s)
+    return rig.plant.t_s
+
+
 REQUESTS: dict[str, Callable[..., Any]] = {
+    "pump_stopped": _pump_stopped,
     "inject": _inject,
     "stopcock": _stopcock,
     "describe": _describe,
@@ -189,6 +197,7 @@ def _take_device_priority() -> None:
 async def _serve(conn: Connection, rig: SimRig) -> None:
     loop = asyncio.get_running_loop()
     done = asyncio.Event()
+    waiting: set[asyncio.Future[None]] = set()
     await rig.start()
 
     def on_request() -> None:
@@ -201,9 +210,16 @@ async def _serve(conn: Connection, rig: SimRig) -> None:
             done.set()
             return
         try:
-            conn.send(("ok", REQUESTS[name](rig, *args)))
+            answer = REQUESTS[name](rig, *args)
         except Exception as exc:
             conn.send(("error", f"{name}: {type(exc).__name__}: {exc}"))
+            return
+        if inspect.isawaitable(answer):  # answered when done; the parent waits in between
+            later = asyncio.ensure_future(_answer_later(conn, name, answer))
+            waiting.add(later)
+            later.add_done_callback(waiting.discard)
+        else:
+            conn.send(("ok", answer))
 
     loop.add_reader(conn.fileno(), on_request)
     try:
@@ -211,4 +227,14 @@ async def _serve(conn: Connection, rig: SimRig) -> None:
         await done.wait()
     finally:
         loop.remove_reader(conn.fileno())
+        for pending in waiting:
+            pending.cancel()
+        await asyncio.gather(*waiting, return_exceptions=True)
         await rig.stop()
+
+
+async def _answer_later(conn: Connection, name: str, answer: Any) -> None:
+    try:
+        conn.send(("ok", await answer))
+    except Exception as exc:
+        conn.send(("error", f"{name}: {type(exc).__name__}: {exc}"))

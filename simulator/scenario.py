@@ -38,6 +38,10 @@ FaultKind = Literal[
     "pump_silence",
     "pump_stall",
     "pump_reset",
+    "pump_slow",
+    "pump_garbage",
+    "pump_corrupt",
+    "bridge_reboot",
 ]
 FAULT_KINDS: tuple[str, ...] = FaultKind.__args__  # type: ignore[attr-defined]
 
@@ -61,6 +65,8 @@ class FaultSpec(BaseModel):
     rate_mmhg_per_min: float = Field(default=10.0, description="sensor drift")
     noise_mmhg_rms: float = Field(default=5.0, ge=0, description="sensor noise")
     n_bytes: int = Field(default=64, ge=1, le=100000, description="garbage bytes")
+    delay_s: float = Field(default=0.3, gt=0, le=10, description="pump_slow: reply delay")
+    count: int = Field(default=1, ge=1, le=1000, description="pump_corrupt: replies")
 
     @model_validator(mode="after")
     def _one_trigger(self) -> FaultSpec:

@@ -136,7 +136,10 @@ async def test_an_alarm_through_the_api_and_its_acknowledgement(served: Served) 
 
 async def test_telemetry_fans_out_and_checks_origin(served: Served) -> None:
     url = served.base.replace("http", "ws") + "/api/v1/telemetry"
-    async with websockets.connect(url) as fast, websockets.connect(url) as stalled:
+    async with (
+        websockets.connect(url) as fast,
+        websockets.connect(url, close_timeout=0.5) as stalled,
+    ):
         first = json.loads(await fast.recv())
         assert first["type"] == "state"
         sizes: list[int] = []

@@ -115,6 +115,9 @@ async def test_plan_a_procedure_and_follow_its_progress(served: Served) -> None:
     assert started.status_code == 200, started.text
     replan = await http.put("/api/v1/procedure", json=PLAN, headers=AUTH)
     assert replan.status_code == 409 and "running" in replan.json()["detail"]
+    for path in ("/api/v1/calibration/zero", "/api/v1/calibration/fit", "/api/v1/calibration/save"):
+        busy = await http.post(path, headers=AUTH)  # the scale must not change under a run
+        assert busy.status_code == 409 and "running" in busy.json()["detail"], path
     await until(
         served.runtime, lambda: controller.injections[created["id"]].state is State.COMPLETED, 30
     )

@@ -38,6 +38,7 @@ async def apart(tmp_path: Path) -> AsyncIterator[tuple[RigProcess, Controller]]:
         await rig.request("stopcock", "air")
         await controller.zero_transducer(samples=300)
         await rig.request("stopcock", "line")
+        assert controller.alarm is None, controller.alarm
         yield rig, controller
     finally:
         await controller.close()
@@ -90,4 +91,72 @@ async def test_a_short_stall_is_not_a_fault(apart: tuple[RigProcess, Controller]
     delivered = injection.delivered_ml
     await sampled_until(controller, lambda: injection.delivered_ml > delivered + 0.02, 10)
     assert injection.state is State.RUNNING and controller.alarm is None
+    assert (await rig.state())["pump_moving"]
+
+
+class AlarmWatch:
+    """Wakes on the recorder's committed alarm: works even when no sample arrives."""
+
+    def __init__(self, controller: Controller) -> None:
+        self.raised = asyncio.Event()
+        controller.recorder.observers.append(self._on_record)
+
+    def _on_record(self, what: str, record: dict[str, object]) -> None:
+        if what == "alarm":
+            self.raised.set()
+
+
+# (faults at once, the alarm they must raise, bound from the fault to the pump stopped)
+Faults = list[tuple[str, dict[str, float]]]
+STOPPING: dict[str, tuple[Faults, str | None, float]] = {
+    "transducer unplugged": ([("bridge_silence", {})], "link_lost", 0.1),
+    "pump unplugged": ([("pump_silence", {})], "link_lost", 0.6),
+    "both unplugged": ([("bridge_silence", {}), ("pump_silence", {})], "link_lost", 2.6),
+    "bridge reboots": ([("bridge_reboot", {})], "link_lost", 0.3),
+    "pump resets (brown-out)": ([("pump_reset", {})], None, 0.6),
+    "pump answers too late": ([("pump_slow", {"delay_s": 0.6})], "link_lost", 1.0),
+}
+SURVIVED: dict[str, Faults] = {
+    "garbage burst on the bridge link": [("bridge_garbage", {"n_bytes": 300})],
+    "garbage burst on the pump link": [("pump_garbage", {"n_bytes": 50})],
+    "a corrupted pump reply": [("pump_corrupt", {"count": 1})],
+    "pump answers slowly, within its timeout": [("pump_slow", {"delay_s": 0.05})],
+}
+
+
+@pytest.mark.parametrize("case", list(STOPPING))
+async def test_a_device_fault_mid_injection_ends_in_a_stopped_pump(
+    apart: tuple[RigProcess, Controller], case: str
+) -> None:
+    rig, controller = apart
+    faults, kind, bound_s = STOPPING[case]
+    watch = AlarmWatch(controller)
+    injection = controller.create_injection(request(volume_ml=2.0, rate_ml_min=2.0))
+    await controller.start_injection(injection.id)
+    await sampled_until(controller, lambda: injection.delivered_ml > 0.02, 10)
+    injected_at = time.monotonic()
+    for fault, params in faults:
+        await rig.inject(fault, **params)
+    stopped_at = await rig.request("pump_stopped", 5.0)
+    async with asyncio.timeout(5):
+        await watch.raised.wait()
+    assert stopped_at - injected_at < bound_s, (case, stopped_at - injected_at)
+    assert controller.alarm is not None and injection.state is State.ALARM
+    if kind is not None:
+        assert controller.alarm.kind == kind, controller.alarm
+
+
+@pytest.mark.parametrize("case", list(SURVIVED))
+async def test_line_noise_mid_injection_is_survived(
+    apart: tuple[RigProcess, Controller], case: str
+) -> None:
+    rig, controller = apart
+    injection = controller.create_injection(request(volume_ml=2.0, rate_ml_min=2.0))
+    await controller.start_injection(injection.id)
+    await sampled_until(controller, lambda: injection.delivered_ml > 0.02, 10)
+    for fault, params in SURVIVED[case]:
+        await rig.inject(fault, **params)
+    delivered = injection.delivered_ml
+    await sampled_until(controller, lambda: injection.delivered_ml > delivered + 0.03, 10)
+    assert injection.state is State.RUNNING and controller.alarm is None, controller.alarm
     assert (await rig.state())["pump_moving"]

@@ -121,9 +121,8 @@ async def test_no_sequence_of_actions_and_faults_reaches_an_unsafe_state(
                     if i.state is not State.READY
                 )
                 _check(rig, controller, started_ml)
-                event(
-                    f"states reached: {sorted({str(i.state) for i in controller.injections.values()})}"
-                )
+                reached = sorted({str(i.state) for i in controller.injections.values()})
+                event(f"states reached: {reached}")
         finally:
             await controller.close()
             await bridge.close()
