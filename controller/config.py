@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from controller.limits import LimitsConfig
+from controller.pressure_limit import PressureLimitConfig
 from controller.supervisor import SupervisorConfig
 
 
@@ -40,3 +41,4 @@ class ControllerConfig(BaseModel):
     relief_max_ul: float = Field(default=50.0, ge=0, le=100)
     relief_rate_ml_min: float = Field(default=1.0, gt=0, le=5)
     mqtt: MqttConfig = MqttConfig()
+    pressure_limit: PressureLimitConfig = PressureLimitConfig()

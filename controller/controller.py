@@ -26,6 +26,7 @@ from controller.detectors import Verdict
 from controller.injection import FINAL, Injection, InjectionRequest, State, StateError
 from controller.limits import CheckedInjection, LimitRefused, check_injection
 from controller.plan import Checklist, aliquot_volumes, next_sector
+from controller.pressure_limit import ManagedRate, PressureLimiter
 from controller.recorder import Recorder, utc_now
 from controller.supervisor import Supervisor
 from drivers.ne1000 import NE1000
@@ -72,6 +73,7 @@ class Controller:
         self.active: Injection | None = None
         self.alarm: Verdict | None = None
         self.zeroed_at_mono_s: float | None = None
+        self._managed: ManagedRate | None = None  # pressure-limited mode, per fill
         self._tasks: set[asyncio.Task[None]] = set()
         self._monitor: asyncio.Task[None] | None = None
         self._remove: list[Any] = []
@@ -150,6 +152,12 @@ class Controller:
         )
         if request.aliquots > 1:
             checked = with_aliquots(checked, request.aliquots, syringes[request.syringe])
+        ceiling = request.pressure_ceiling_mmhg
+        if ceiling is not None and ceiling >= checked.pressure_limit_mmhg:
+            raise ValueError(
+                f"pressure_ceiling_mmhg: {ceiling:g} must be under the pressure limit "
+                f"{checked.pressure_limit_mmhg:g} mmHg"
+            )
         injection = Injection(request, checked)
         self.injections[injection.id] = injection
         if checked.override_reason:
@@ -224,9 +232,40 @@ class Controller:
             injection.request.rate_ml_min,
             device_ops.line_prior(injection.request),
         )
+        await self._manage_rate(injection)
         await self.pump.run()
         rate_ml_s = injection.request.rate_ml_min / 60.0
         injection.fill_clock_mono_s = time.monotonic() - injection.fill_delivered_ml / rate_ml_s
+
+    async def _manage_rate(self, injection: Injection) -> None:
+        """Pressure-limited mode: a limiter for this fill, stepped on the control path."""
+        self._managed = None
+        injection.rate_now_ml_min = None
+        ceiling = injection.request.pressure_ceiling_mmhg
+        if ceiling is None:
+            return
+        low, _ = await self.pump.rate_limits_ml_min()
+        rate = injection.request.rate_ml_min
+        limiter = PressureLimiter(
+            ceiling, rate, self.supervisor.line.p_rest, low, self.config.pressure_limit
+        )
+        self.supervisor.limiter = limiter
+        self._managed = ManagedRate(limiter, time.monotonic(), injection.fill_delivered_ml)
+
+    async def _send_rate(self, injection: Injection) -> None:
+        managed = self._managed
+        wanted = managed.pending() if managed is not None else None
+        if managed is None or wanted is None:
+            return
+        accepted = await self.pump.set_rate_ml_min(wanted, running=True)
+        managed.sent(time.monotonic(), accepted)
+        injection.rate_now_ml_min = accepted
+        for change in managed.unrecorded():
+            detail = {
+                "rate_ml_min": round(change.rate_ml_min, 4),
+                "pressure_mmhg": round(change.pressure_mmhg, 1),
+            }
+            self.recorder.event(injection.id, "rate_changed", detail, change.t_mono_s)
 
     async def pause_injection(self, injection_id: str) -> Injection:
         injection = self._get(injection_id)
@@ -374,8 +413,11 @@ class Controller:
         injection.fill_delivered_ml = (await self.pump.dispensed_ml())[0]
         if injection.state is not State.RUNNING:
             return
+        await self._send_rate(injection)
         elapsed = time.monotonic() - injection.fill_clock_mono_s
         expected = min(injection.fill_ml, injection.request.rate_ml_min * elapsed / 60.0)
+        if self._managed is not None:
+            expected = min(injection.fill_ml, self._managed.clock.expected_ml(time.monotonic()))
         self.supervisor.on_delivery(time.monotonic(), injection.fill_delivered_ml, expected)
         if status.moving or injection.state is not State.RUNNING:
             return

@@ -57,6 +57,12 @@ class InjectionRequest(BaseModel):
     checklist_confirmed: bool = False
     drug: str = "saline"
     pressure_limit_mmhg: float | None = None
+    pressure_ceiling_mmhg: float | None = Field(
+        default=None,
+        gt=0,
+        le=1000,
+        description="pressure-limited mode: slow the pump to hold the line under this",
+    )
     override_reason: str | None = None
     aliquots: int = Field(default=1, ge=1, le=12, description="radial: needle positions")
     cycle: int | None = Field(default=None, ge=1, description="sequential: treatment cycle")
@@ -81,6 +87,7 @@ class Injection:
     alarm: Verdict | None = None
     alarm_utc: str | None = None
     waiting_for: str | None = None
+    rate_now_ml_min: float | None = None  # pressure-limited mode: what the pump runs at
     events: list[dict[str, Any]] = field(default_factory=list)
 
     @property

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from controller.detectors import Conditioner, OverPressure, SensorNoise, SensorSamples, Verdict
 from controller.line_model import Baseline, Leak, LineModel, LinePrior, Occlusion
+from controller.pressure_limit import PressureLimiter
 from drivers.transducer import BridgeEvent
 from firmware_bridge.messages import StatusFlag, TripReason
 
@@ -37,6 +38,7 @@ class Supervisor:
         self.infusing = False
         self.samples = 0
         self.last_pressure_mmhg = float("nan")
+        self.limiter: PressureLimiter | None = None  # pressure-limited mode, set per fill
         self._reset_detectors()
 
     def _reset_detectors(self) -> None:
@@ -65,12 +67,21 @@ class Supervisor:
     def _on_block(self, t: float) -> None:
         filtered = self.conditioner.filtered
         verdict = self.noise.on_block(t, self.conditioner)
-        if self.infusing:
+        if self.infusing and self.limiter is not None and self.limiter.changes:
+            # The rate is being managed: the line model's constant-rate tests no longer
+            # apply. The limiter owns occlusion; a collapse below rest is still a leak.
+            verdict = (
+                verdict
+                or self.limiter.step(t, filtered)
+                or self.leak.on_block(t, self.line, filtered)
+            )
+        elif self.infusing:
             blocks = self.conditioner.blocks
             rise = blocks[-1] - blocks[-3] if len(blocks) >= 3 else 0.0
             self.line.update(t, filtered, rise, blocks[-1])
             verdict = (
                 verdict
+                or (self.limiter.step(t, filtered) if self.limiter is not None else None)
                 or self.occlusion.on_block(t, self.line)
                 or self.leak.on_block(t, self.line, filtered)
             )
@@ -98,6 +109,7 @@ class Supervisor:
 
     def end_infusion(self) -> None:
         self.infusing = False
+        self.limiter = None
         self.line.stop()
         self.baseline.clear()
 

@@ -16,7 +16,7 @@ from controller.calibration import CalibrationStore, collect_raw, default_store_
 from controller.calibration_session import CalibrationSession
 from controller.config import ControllerConfig
 from controller.controller import Controller
-from controller.injection import FINAL, State
+from controller.injection import FINAL, Injection, State
 from controller.procedure_book import ProcedureBook
 from controller.recorder import Recorder
 from dashboard.mqtt_publisher import MqttPublisher
@@ -163,7 +163,7 @@ class Runtime:
             "state": str(active.state) if active is not None else "idle",
             "pressure_mmhg": None if math.isnan(pressure) else round(pressure, 2),
             "infused_ml": round(active.delivered_ml, 4) if active is not None else 0.0,
-            "rate_ml_min": active.request.rate_ml_min if running and active is not None else 0.0,
+            "rate_ml_min": _rate_now(active) if running and active is not None else 0.0,
             "alarms": alarms,
             "injection_id": active.id if active is not None else None,
         }
@@ -192,3 +192,9 @@ class Runtime:
         if comparable != self._last_state:
             self._last_state = comparable
             self.bus.publish_event("state", state)
+
+
+def _rate_now(injection: Injection) -> float:
+    """The rate the pump runs at: the planned one, or the pressure limiter's."""
+    now = injection.rate_now_ml_min
+    return round(now, 4) if now is not None else injection.request.rate_ml_min

@@ -40,6 +40,8 @@ def injection_view(injection: Injection) -> dict[str, Any]:
         "cycle": request.cycle,
         "sector": request.sector,
         "pressure_limit_mmhg": injection.checked.pressure_limit_mmhg,
+        "pressure_ceiling_mmhg": request.pressure_ceiling_mmhg,
+        "rate_now_ml_min": injection.rate_now_ml_min,
         "fills_ml": list(injection.checked.fills_ml),
         "waiting_for": injection.waiting_for,
         "created": injection.created_utc,

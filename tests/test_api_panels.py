@@ -86,6 +86,12 @@ TOKEN_ONLY = AUTH["Authorization"].removeprefix("Bearer ")  # the token without 
         ("post", "/api/v1/injections", {**BODY, "aliquots": 13}, "aliquots"),
         ("post", "/api/v1/injections", {**BODY, "syringe": "nope"}, "syringe"),
         ("post", "/api/v1/injections", {**BODY, "rate_ml_min": 500}, "rate"),
+        (
+            "post",
+            "/api/v1/injections",
+            {**BODY, "pressure_ceiling_mmhg": 950},
+            "pressure_ceiling_mmhg: 950 must be under the pressure limit 900",
+        ),
     ],
 )
 async def test_bad_input_is_422_naming_the_field(

@@ -77,8 +77,11 @@ async function refreshInjection(id) {
   $("target").textContent = `${current.target}` + (current.fills_ml.length > 1 ? ` (part ${current.events.filter((e) => e.kind === "resumed").length + 1} of ${current.fills_ml.length})` : "");
   $("progress").max = planned; $("progress").value = done;
   $("volume").textContent = `${done.toFixed(3)} / ${planned.toFixed(3)} mL`;
-  $("rate").textContent = `${current.rate_ml_min} mL/min`;
-  const left = (planned - done) / current.rate_ml_min * 60;
+  const now = current.rate_now_ml_min;
+  $("rate").textContent = now != null && now < current.rate_ml_min
+    ? `${now.toFixed(3)} mL/min (held under ${current.pressure_ceiling_mmhg} mmHg; planned ${current.rate_ml_min})`
+    : `${current.rate_ml_min} mL/min`;
+  const left = (planned - done) / (current.rate_now_ml_min || current.rate_ml_min) * 60;
   $("remaining").textContent = current.state === "running" ? `${left.toFixed(0)} s left` : "";
   limit = current.pressure_limit_mmhg || limit;
   $("limit-label").textContent = `limit ${limit.toFixed(0)}`;
@@ -102,7 +105,7 @@ $("plan").addEventListener("submit", async (event) => {
   event.preventDefault();
   const form = new FormData($("plan"));
   const body = Object.fromEntries([...form.entries()].filter(([, value]) => value !== ""));
-  for (const key of ["volume_ml", "rate_ml_min", "aliquots", "cycle", "sector"]) {
+  for (const key of ["volume_ml", "rate_ml_min", "aliquots", "cycle", "sector", "pressure_ceiling_mmhg"]) {
     if (key in body) body[key] = Number(body[key]);
   }
   const boxes = [...document.querySelectorAll(".check")];
