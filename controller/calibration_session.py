@@ -10,6 +10,7 @@ is then no longer valid, so the controller asks for a new one before the next st
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 from controller.calibration import (
@@ -23,6 +24,15 @@ from controller.calibration import (
     nominal_record,
     still_reading,
     zero_record,
+)
+from controller.verification import (
+    Certificate,
+    CheckPoint,
+    Tolerance,
+    certify,
+    check_point,
+    load_certificates,
+    save_certificate,
 )
 from drivers.transducer import TransducerBridge
 
@@ -40,6 +50,7 @@ class CalibrationSession:
         self.in_force: CalibrationRecord = nominal_record(bridge.hello)
         self.points: list[CalibrationPoint] = []
         self.fitted: CalibrationRecord | None = None
+        self.checks: list[CheckPoint] = []  # a verification in progress
         self._reading = asyncio.Lock()
 
     async def load(self) -> CalibrationRecord:
@@ -86,6 +97,29 @@ class CalibrationSession:
         reading = await self._still(samples)
         return await self._put_in_force(zero_record(reading, self.in_force))
 
+    async def check_point(
+        self, reference_mmhg: float, samples: int, tolerance: Tolerance
+    ) -> CheckPoint:
+        """Verification: read with the calibration in force and compare with the manometer."""
+        reading = await self._still(samples)
+        point = check_point(reference_mmhg, reading, self.in_force, tolerance)
+        self.checks.append(point)
+        return point
+
+    async def certify(self, tolerance: Tolerance) -> tuple[Certificate, Path]:
+        """The verification's certificate, stored beside the calibrations (JSON and HTML)."""
+        if len(self.checks) < 2:
+            raise CalibrationError("a verification needs at least two reference points")
+        certificate = certify(self.hello.device_id, self.in_force, tolerance, list(self.checks))
+        path = await asyncio.to_thread(save_certificate, self.store.directory, certificate)
+        self.checks.clear()
+        return certificate, path
+
+    async def certificates(self) -> list[Certificate]:
+        return await asyncio.to_thread(
+            load_certificates, self.store.directory, self.hello.device_id
+        )
+
     def view(self) -> dict[str, Any]:
         return {
             "device_id": f"{self.hello.device_id:08x}",
@@ -93,6 +127,7 @@ class CalibrationSession:
             "scale_source": self.bridge.scale.source,
             "points": [p.model_dump(mode="json") for p in self.points],
             "fitted": None if self.fitted is None else self.fitted.model_dump(mode="json"),
+            "checks": [p.model_dump(mode="json") for p in self.checks],
         }
 
     async def _still(self, samples: int) -> StillReading:

@@ -7,11 +7,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, HTTPException
+from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from controller.calibration_session import CalibrationSession
 from controller.injection import StateError
+from controller.verification import Certificate, Tolerance, to_html
 from dashboard.runtime import Runtime
 
 
@@ -23,6 +25,12 @@ class Reading(BaseModel):
 
 class ReferencePoint(Reading):
     reference_mmhg: float = Field(ge=-100, le=1500, description="the manometer's reading")
+
+
+class Verify(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tolerance: Tolerance = Tolerance()
 
 
 def add_calibration_routes(api: APIRouter, rt: Runtime, control: list[Any]) -> None:
@@ -61,6 +69,34 @@ def add_calibration_routes(api: APIRouter, rt: Runtime, control: list[Any]) -> N
         """Least-squares fit of the points taken; look at it, then save or clear."""
         return session(True).fit().model_dump(mode="json")
 
+    @api.post("/calibration/verify/points", dependencies=control, status_code=201)
+    async def verify_point(body: ReferencePoint) -> dict[str, Any]:
+        """Verification: the reading with the calibration in force against the manometer."""
+        point = await session(True).check_point(body.reference_mmhg, body.samples, Tolerance())
+        return point.model_dump(mode="json")
+
+    @api.post("/calibration/verify", dependencies=control)
+    async def verify(body: Verify | None = None) -> dict[str, Any]:
+        """Judge the points against the tolerance; store and return the certificate."""
+        certificate, path = await session(True).certify((body or Verify()).tolerance)
+        await _recorded(rt, "transducer_verified", certificate.passed)
+        return {**certificate.model_dump(mode="json"), "html": _html_url(path.stem)}
+
+    @api.get("/calibration/verifications")
+    async def verifications() -> list[dict[str, Any]]:
+        found = await session().certificates()
+        return [
+            {**c.model_dump(mode="json"), "html": _html_url(_stamp(c))} for c in reversed(found)
+        ]
+
+    @api.get("/calibration/verifications/{stamp}.html", response_class=HTMLResponse)
+    async def certificate_page(stamp: str) -> HTMLResponse:
+        """The printable certificate."""
+        for c in await session().certificates():
+            if _stamp(c) == stamp:
+                return HTMLResponse(to_html(c))
+        raise HTTPException(404, f"no verification {stamp}")
+
     @api.post("/calibration/save", dependencies=control)
     async def save() -> dict[str, Any]:
         record = await session(True).save_fitted()
@@ -76,3 +112,17 @@ async def _changed(rt: Runtime, kind: str, what: str, procedure_zero_valid: bool
     await c.recorder.event(
         None, kind, {"what": what, "scale": rt.bridge.scale.source}, time.monotonic()
     )
+
+
+async def _recorded(rt: Runtime, kind: str, passed: bool) -> None:
+    c = rt.controller
+    assert c is not None
+    await c.recorder.event(None, kind, {"passed": passed}, time.monotonic())
+
+
+def _stamp(certificate: Certificate) -> str:
+    return certificate.created_utc.strftime("%Y%m%dT%H%M%S%fZ")
+
+
+def _html_url(stamp: str) -> str:
+    return f"/api/v1/calibration/verifications/{stamp}.html"

@@ -87,21 +87,30 @@ class MqttPublisher:
         self._task = asyncio.create_task(self._run(), name="mqtt-publisher")
 
     async def stop(self) -> None:
-        """Publish ``offline`` (the broker then drops the Will) and disconnect."""
+        """Publish ``offline`` (the broker then drops the Will) and disconnect; the task is
+        cancelled and awaited whatever the broker does."""
         if self._task is None:
             return
+        try:
+            await self._say_offline()
+        finally:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+            if self._samples is not None:
+                self.bus.unsubscribe(self._samples)
+
+    async def _say_offline(self) -> None:
         client = self._client
-        if client is not None and self._stats.connected:
-            with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
-                async with asyncio.timeout(2.0):
-                    await self._flush_events(client)
-                    await client.publish(self._topic("status"), "offline", qos=1, retain=True)
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        self._task = None
-        if self._samples is not None:
-            self.bus.unsubscribe(self._samples)
+        if client is None or not self._stats.connected:
+            return
+        try:
+            async with asyncio.timeout(2.0):
+                await self._flush_events(client)
+                await client.publish(self._topic("status"), "offline", qos=1, retain=True)
+        except Exception as exc:  # a broker going away now must not hold up the shutdown
+            self._stats.last_error = f"offline not published: {type(exc).__name__}: {exc}"
 
     @property
     def stats(self) -> MqttStats:

@@ -209,3 +209,39 @@ async def test_provoked_fault_stops_the_injection_and_the_record_keeps_it(served
         "/api/v1/calibration/points", json={"reference_mmhg": 0}, headers=AUTH
     )
     assert refused.status_code in (201, 409)  # an alarm does not block the bench; a run does
+
+
+async def _check_points(served: Served, path: str, references: tuple[float, ...]) -> None:
+    for reference in references:
+        to = {"to": "reference", "reference_mmhg": reference}
+        assert (await served.http.put("/api/v1/sim/stopcock", json=to, headers=AUTH)).is_success
+        taken = await served.http.post(
+            path, json={"reference_mmhg": reference, "samples": 300}, headers=AUTH
+        )
+        assert taken.status_code == 201, taken.text
+
+
+async def test_verification_fails_uncalibrated_and_passes_after_calibration(
+    served: Served,
+) -> None:
+    """The simulated transducer is 6 mmHg off zero and 1.2 % off gain: the nominal scale
+    fails a ±1 mmHg / ±1 % check, a multipoint calibration then passes it; both
+    certificates are kept and printable."""
+    http = served.http
+    refused = await http.post("/api/v1/calibration/verify", headers=AUTH)
+    assert refused.status_code == 409 and "two reference points" in refused.text
+    await _check_points(served, "/api/v1/calibration/verify/points", (0.0, 200.0))
+    before = (await http.post("/api/v1/calibration/verify", headers=AUTH)).json()
+    assert before["passed"] is False and before["calibration"].startswith("nominal")
+    await _check_points(served, "/api/v1/calibration/points", (0.0, 150.0, 300.0))
+    assert (await http.post("/api/v1/calibration/fit", headers=AUTH)).is_success
+    assert (await http.post("/api/v1/calibration/save", headers=AUTH)).is_success
+    await _check_points(served, "/api/v1/calibration/verify/points", (0.0, 100.0, 250.0))
+    after = (await http.post("/api/v1/calibration/verify", headers=AUTH)).json()
+    assert after["passed"] is True, after["points"]
+    assert all(abs(p["error_mmhg"]) <= p["allowed_mmhg"] for p in after["points"])
+    listed = (await http.get("/api/v1/calibration/verifications")).json()
+    assert [c["passed"] for c in listed] == [True, False]
+    page = await http.get(after["html"])
+    assert page.status_code == 200 and "PASSED" in page.text and "±1 mmHg" in page.text
+    assert (await http.get("/api/v1/calibration/verifications/nope.html")).status_code == 404

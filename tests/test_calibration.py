@@ -182,3 +182,35 @@ async def test_zero_is_refused_while_the_line_is_pressurised(
         "200",
     )
     assert code == 1 and "open to air" in err and err.count("\n") == 1
+
+
+async def test_verify_from_the_cli_fails_uncalibrated_and_writes_a_certificate(
+    tmp_path: Path, bridge_emulator: BridgeEmulator
+) -> None:
+    """The emulated transducer is 6 mmHg off zero: with HELLO's nominal scale the check
+    fails (exit 3) and the certificate says so."""
+    cal_dir = tmp_path / "cal"
+    proc = await asyncio.create_subprocess_exec(
+        INJECTCTL,
+        "transducer",
+        "verify",
+        "--port",
+        bridge_emulator.path,
+        "--cal-dir",
+        str(cal_dir),
+        "--samples",
+        "300",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    session = Session(proc)
+    for reference in (0.0, 200.0):
+        await session.expect("reference pressure in mmHg")
+        bridge_emulator.set_pressure(reference)
+        await session.answer(f"{reference}")
+    await session.expect("reference pressure in mmHg")
+    await session.answer("")
+    await session.expect("FAILED; certificate")
+    assert await asyncio.wait_for(proc.wait(), 20) == 3
+    pages = list(cal_dir.glob("*/verifications/*.html"))
+    assert len(pages) == 1 and "FAILED" in pages[0].read_text()

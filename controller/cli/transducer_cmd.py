@@ -27,6 +27,7 @@ from controller.calibration import (
     zero_record,
 )
 from controller.cli.prompt import Prompter
+from controller.cli.verify_cmd import verify
 from drivers.transducer import TransducerBridge
 from drivers.transducer_link import BridgeError
 from drivers.transport import PortOpenError
@@ -39,6 +40,7 @@ def add_parser(sub: Any) -> None:
         ("zero", "zero the transducer to atmosphere"),
         ("calibrate", "span or multi-point calibration against a reference manometer"),
         ("monitor", "live pressure readout"),
+        ("verify", "check against a reference manometer: pass/fail and a certificate"),
     ):
         a = actions.add_parser(name, help=helptext)
         a.add_argument("--port", required=True, help="device path or pyserial URL")
@@ -49,6 +51,9 @@ def add_parser(sub: Any) -> None:
         a.set_defaults(run=run, action=name)
         if name == "monitor":
             a.add_argument("--duration-s", type=float, help="stop after this long")
+        if name == "verify":
+            a.add_argument("--tolerance-mmhg", type=float, default=1.0, help="absolute part")
+            a.add_argument("--tolerance-pct", type=float, default=1.0, help="%% of reading")
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -64,7 +69,7 @@ async def run(args: argparse.Namespace) -> int:
         bridge.scale = record.scale()
         _describe(bridge, record)
         await bridge.start_stream(1000, 1)
-        actions = {"zero": _zero, "calibrate": _calibrate, "monitor": _monitor}
+        actions = {"zero": _zero, "calibrate": _calibrate, "monitor": _monitor, "verify": verify}
         return await actions[args.action](args, bridge, record, store)
     except (BridgeError, CalibrationError) as exc:
         print(f"injectctl transducer: {exc}", file=sys.stderr)

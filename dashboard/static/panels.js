@@ -135,6 +135,18 @@ loaders.calibration = async () => {
   $("cal-fitted").textContent = cal.fitted ? `fitted ${cal.fitted.method}: gain ` +
     `${cal.fitted.gain_counts_per_mmhg.toFixed(2)}, non-linearity ${cal.fitted.nonlinearity_pct_span}% of span; ` +
     "Save to put it in force" : "";
+  $("ver-points").tBodies[0].replaceChildren(...cal.checks.map((p) => row(cell(p.reference_mmhg),
+    cell(p.reading_mmhg.toFixed(2)), cell(p.error_mmhg.toFixed(2)), cell(`±${p.allowed_mmhg}`),
+    cell(p.passed ? "pass" : "FAIL"))));
+  const certificates = await get("/calibration/verifications") || [];
+  $("ver-certificates").replaceChildren(...certificates.map((c) => {
+    const li = document.createElement("li");
+    const a = document.createElement("a");
+    a.href = c.html; a.target = "_blank";
+    a.textContent = `${c.created_utc.slice(0, 19).replace("T", " ")}: ${c.passed ? "PASSED" : "FAILED"}`;
+    li.append(a);
+    return li;
+  }));
   $("cal-history").tBodies[0].replaceChildren(...cal.history.map((r) => row(
     cell(r.created_utc.slice(0, 19).replace("T", " ")), cell(r.method),
     cell(r.gain_counts_per_mmhg.toFixed(2)), cell(r.nonlinearity_pct_span ?? ""))));
@@ -150,6 +162,8 @@ $("cal-point").onclick = calibrate("/calibration/points", () => ({ reference_mmh
 $("cal-fit").onclick = calibrate("/calibration/fit");
 $("cal-save").onclick = calibrate("/calibration/save");
 $("cal-clear").onclick = calibrate("/calibration/points", undefined, "DELETE");
+$("ver-point").onclick = calibrate("/calibration/verify/points", () => ({ reference_mmhg: Number($("cal-reference").value) }));
+$("ver-finish").onclick = calibrate("/calibration/verify");
 
 // ---------------------------------------------------------------- simulator
 loaders.sim = async () => {
