@@ -17,44 +17,20 @@ import argparse
 import asyncio
 import random
 import statistics
-import sys
 import tempfile
 from pathlib import Path
 
 from controller.recorder import read_rows
 from simulator.rig import SimRig
 from simulator.scenario import load_scenario
-
-INJECTCTL = str(Path(sys.executable).parent / "injectctl")
+from tests.controller_rig import INJECTCTL, inject_ports, start_inject
 
 
 async def one_kill(folder: Path, interlock_wired: bool) -> dict[str, float]:
     db = folder / "record.sqlite"
     async with SimRig(load_scenario("normal-liver-saline-1ml"), folder / "p", folder / "b") as rig:
-        ports = [
-            "--pump-port",
-            rig.pump_port,
-            "--transducer-port",
-            rig.bridge_port,
-            "--db",
-            str(db),
-        ]
-        proc = await asyncio.create_subprocess_exec(
-            INJECTCTL,
-            "inject",
-            *ports,
-            "--volume-ml",
-            "2",
-            "--rate-ml-min",
-            "3",
-            "--checklist-confirmed",
-            "--assume-zeroed",
-            "chaos bench",
-            stdout=asyncio.subprocess.PIPE,
-        )
-        assert proc.stdout is not None
-        async with asyncio.timeout(20):
-            assert (await proc.stdout.readline()).startswith(b"started ")
+        ports = inject_ports(rig, db)
+        proc = await start_inject(rig, db)
         started_at = rig.plant.t_s
         await rig.until(lambda: rig.plant.delivered_ml > 0.1)
         at = rig.plant.t_s + random.uniform(0.0, 0.5)  # anywhere in the trace's commit cycle

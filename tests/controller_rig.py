@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import sys
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -48,3 +50,47 @@ def request(volume_ml: float = 0.5, rate_ml_min: float = 5.0, **extra: object) -
         checklist_confirmed=bool(extra.pop("checklist_confirmed", True)),
         **extra,  # type: ignore[arg-type]
     )
+
+
+INJECTCTL = str(Path(sys.executable).parent / "injectctl")
+
+
+def inject_ports(rig: SimRig, db: Path) -> list[str]:
+    return ["--pump-port", rig.pump_port, "--transducer-port", rig.bridge_port, "--db", str(db)]
+
+
+async def start_inject(rig: SimRig, db: Path) -> asyncio.subprocess.Process:
+    """``injectctl inject`` (2 mL at 3 mL/min) in its own process on the rig, returned once
+    it says the injection started (for the kill -9 tests and the chaos sweep)."""
+    proc = await asyncio.create_subprocess_exec(
+        INJECTCTL,
+        "inject",
+        *inject_ports(rig, db),
+        "--volume-ml",
+        "2",
+        "--rate-ml-min",
+        "3",
+        "--checklist-confirmed",
+        "--assume-zeroed",
+        "HIL test",
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    async with asyncio.timeout(20):
+        assert (await proc.stdout.readline()).startswith(b"started ")
+    return proc
+
+
+async def sampled_until(
+    bridge: TransducerBridge, done: Callable[[], bool], timeout_s: float = 10.0
+) -> None:
+    """Wait until ``done()`` holds, re-checked on every transducer sample (no polling)."""
+    seen = asyncio.Event()
+    remove = bridge.add_sample_listener(lambda *_: seen.set())
+    try:
+        async with asyncio.timeout(timeout_s):
+            while not done():
+                seen.clear()
+                await seen.wait()
+    finally:
+        remove()

@@ -14,6 +14,7 @@ import uvicorn
 from dashboard.app import create_app
 from dashboard.runtime import Runtime, ServeSettings
 from dashboard.server import Server
+from tests.controller_rig import sampled_until
 
 TOKEN = "test-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -61,12 +62,4 @@ async def serving(settings: ServeSettings) -> AsyncIterator[Served]:
 async def until(runtime: Runtime, done: Callable[[], bool], timeout_s: float = 10.0) -> None:
     """Wait until ``done()`` holds, re-checked on every transducer sample (no polling)."""
     assert runtime.bridge is not None
-    sampled = asyncio.Event()
-    remove = runtime.bridge.add_sample_listener(lambda *_: sampled.set())
-    try:
-        async with asyncio.timeout(timeout_s):
-            while not done():
-                sampled.clear()
-                await sampled.wait()
-    finally:
-        remove()
+    await sampled_until(runtime.bridge, done, timeout_s)

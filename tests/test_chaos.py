@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -18,7 +18,7 @@ from drivers.ne1000 import NE1000
 from drivers.transducer import TransducerBridge
 from simulator.rig_process import RigProcess
 from simulator.scenario import load_scenario
-from tests.controller_rig import request
+from tests.controller_rig import request, sampled_until
 
 pytestmark = pytest.mark.chaos
 
@@ -48,19 +48,6 @@ async def apart(tmp_path: Path) -> AsyncIterator[tuple[RigProcess, Controller]]:
         await rig.stop()
 
 
-async def sampled_until(controller: Controller, done: Callable[[], bool], timeout_s: float) -> None:
-    """Re-check ``done`` on every transducer sample (no polling)."""
-    seen = asyncio.Event()
-    remove = controller.bridge.add_sample_listener(lambda *_: seen.set())
-    try:
-        async with asyncio.timeout(timeout_s):
-            while not done():
-                seen.clear()
-                await seen.wait()
-    finally:
-        remove()
-
-
 async def test_a_hung_event_loop_is_caught_by_the_bridge_watchdog(
     apart: tuple[RigProcess, Controller],
 ) -> None:
@@ -70,12 +57,12 @@ async def test_a_hung_event_loop_is_caught_by_the_bridge_watchdog(
     rig, controller = apart
     injection = controller.create_injection(request(volume_ml=2.0, rate_ml_min=2.0))
     await controller.start_injection(injection.id)
-    await sampled_until(controller, lambda: injection.delivered_ml > 0.02, 10)
+    await sampled_until(controller.bridge, lambda: injection.delivered_ml > 0.02, 10)
     assert (await rig.state())["pump_moving"]
     time.sleep(0.4)  # noqa: ASYNC251 - the misbehaving component: it blocks the loop
     during = await rig.state()
     assert during["interlock"] and not during["pump_moving"]
-    await sampled_until(controller, lambda: injection.state is State.ALARM, 5)
+    await sampled_until(controller.bridge, lambda: injection.state is State.ALARM, 5)
     assert controller.alarm is not None and controller.alarm.kind == "link_lost"
     assert "watchdog" in controller.alarm.detail or "interlock" in controller.alarm.detail
 
@@ -86,10 +73,10 @@ async def test_a_short_stall_is_not_a_fault(apart: tuple[RigProcess, Controller]
     rig, controller = apart
     injection = controller.create_injection(request(volume_ml=1.0, rate_ml_min=2.0))
     await controller.start_injection(injection.id)
-    await sampled_until(controller, lambda: injection.delivered_ml > 0.02, 10)
+    await sampled_until(controller.bridge, lambda: injection.delivered_ml > 0.02, 10)
     time.sleep(0.1)  # noqa: ASYNC251 - a busy host, not a hung one
     delivered = injection.delivered_ml
-    await sampled_until(controller, lambda: injection.delivered_ml > delivered + 0.02, 10)
+    await sampled_until(controller.bridge, lambda: injection.delivered_ml > delivered + 0.02, 10)
     assert injection.state is State.RUNNING and controller.alarm is None
     assert (await rig.state())["pump_moving"]
 
@@ -133,7 +120,7 @@ async def test_a_device_fault_mid_injection_ends_in_a_stopped_pump(
     watch = AlarmWatch(controller)
     injection = controller.create_injection(request(volume_ml=2.0, rate_ml_min=2.0))
     await controller.start_injection(injection.id)
-    await sampled_until(controller, lambda: injection.delivered_ml > 0.02, 10)
+    await sampled_until(controller.bridge, lambda: injection.delivered_ml > 0.02, 10)
     injected_at = time.monotonic()
     for fault, params in faults:
         await rig.inject(fault, **params)
@@ -153,10 +140,10 @@ async def test_line_noise_mid_injection_is_survived(
     rig, controller = apart
     injection = controller.create_injection(request(volume_ml=2.0, rate_ml_min=2.0))
     await controller.start_injection(injection.id)
-    await sampled_until(controller, lambda: injection.delivered_ml > 0.02, 10)
+    await sampled_until(controller.bridge, lambda: injection.delivered_ml > 0.02, 10)
     for fault, params in SURVIVED[case]:
         await rig.inject(fault, **params)
     delivered = injection.delivered_ml
-    await sampled_until(controller, lambda: injection.delivered_ml > delivered + 0.03, 10)
+    await sampled_until(controller.bridge, lambda: injection.delivered_ml > delivered + 0.03, 10)
     assert injection.state is State.RUNNING and controller.alarm is None, controller.alarm
     assert (await rig.state())["pump_moving"]

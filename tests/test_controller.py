@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ from controller.recorder import read_rows
 from drivers.ne1000_protocol import PumpAlarm
 from drivers.transducer_link import InterlockReleaseRefused
 from simulator.rig import SimRig
-from tests.controller_rig import controller_on, request
+from tests.controller_rig import INJECTCTL, controller_on, inject_ports, request, start_inject
 
 
 async def test_injection_delivers_exactly_the_planned_volume(
@@ -140,37 +139,12 @@ async def test_a_device_that_goes_quiet_stops_the_infusion(
         sim_rig.pump.faults.clear()
 
 
-INJECTCTL = str(Path(sys.executable).parent / "injectctl")
-
-
 async def test_kill_9_mid_injection_stops_the_pump_and_leaves_a_complete_record(
     sim_rig: SimRig, tmp_path: Path
 ) -> None:
     db = tmp_path / "record.sqlite"
-    ports = [
-        "--pump-port",
-        sim_rig.pump_port,
-        "--transducer-port",
-        sim_rig.bridge_port,
-        "--db",
-        str(db),
-    ]
-    proc = await asyncio.create_subprocess_exec(
-        INJECTCTL,
-        "inject",
-        *ports,
-        "--volume-ml",
-        "2",
-        "--rate-ml-min",
-        "3",
-        "--checklist-confirmed",
-        "--assume-zeroed",
-        "HIL test",
-        stdout=asyncio.subprocess.PIPE,
-    )
-    assert proc.stdout is not None
-    async with asyncio.timeout(20):
-        assert (await proc.stdout.readline()).startswith(b"started ")
+    ports = inject_ports(sim_rig, db)
+    proc = await start_inject(sim_rig, db)
     await sim_rig.until(lambda: sim_rig.plant.delivered_ml > 0.1)
     proc.kill()  # SIGKILL: no cleanup of any kind
     killed_at = sim_rig.plant.t_s
@@ -227,27 +201,7 @@ async def test_kill_9_with_the_bridge_unplugged_the_pumps_own_safe_mode_stops_it
 ) -> None:
     """The second layer: the interlock wire is cut, so only the NE-1000's safe-mode timeout
     (2 s without a valid packet from the host) can stop the pump after the kill."""
-    proc = await asyncio.create_subprocess_exec(
-        INJECTCTL,
-        "inject",
-        "--pump-port",
-        sim_rig.pump_port,
-        "--transducer-port",
-        sim_rig.bridge_port,
-        "--db",
-        str(tmp_path / "record.sqlite"),
-        "--volume-ml",
-        "2",
-        "--rate-ml-min",
-        "3",
-        "--checklist-confirmed",
-        "--assume-zeroed",
-        "HIL test",
-        stdout=asyncio.subprocess.PIPE,
-    )
-    assert proc.stdout is not None
-    async with asyncio.timeout(20):
-        assert (await proc.stdout.readline()).startswith(b"started ")
+    proc = await start_inject(sim_rig, tmp_path / "record.sqlite")
     await sim_rig.until(lambda: sim_rig.plant.delivered_ml > 0.1)
     sim_rig.bridge.on_interlock = None  # the interlock no longer reaches the pump
     proc.kill()

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import AsyncIterator
+
+from controller.calibration import CalibrationError, StillReading, collect_raw, still_reading
+from drivers.transducer import TransducerBridge
 
 
 class Prompter:
@@ -34,3 +38,30 @@ class Prompter:
             print()
             return None
         return line.rstrip("\r\n")
+
+
+async def reference_points(
+    prompter: Prompter, bridge: TransducerBridge, gain_counts_per_mmhg: float, samples: int
+) -> AsyncIterator[tuple[float, StillReading]]:
+    """Ask for manometer readings until a blank line; yield each with a still reading of
+    the transducer (a point that moved while it was read is refused and asked again)."""
+    taken = 0
+    while True:
+        answer = await prompter.ask(
+            f"point {taken + 1}: reference pressure in mmHg (blank line to finish): "
+        )
+        if not answer:
+            return
+        try:
+            reference = float(answer)
+        except ValueError:
+            print(f"  '{answer}' is not a number in mmHg; try again")
+            continue
+        raw = await collect_raw(bridge, samples, timeout_s=5 + samples / 500)
+        try:
+            reading = still_reading(raw, gain_counts_per_mmhg)
+        except CalibrationError as exc:
+            print(f"  {exc}; this point was not taken, set it again")
+            continue
+        taken += 1
+        yield reference, reading

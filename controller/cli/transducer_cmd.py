@@ -26,7 +26,7 @@ from controller.calibration import (
     still_reading,
     zero_record,
 )
-from controller.cli.prompt import Prompter
+from controller.cli.prompt import Prompter, reference_points
 from controller.cli.verify_cmd import verify
 from drivers.transducer import TransducerBridge
 from drivers.transducer_link import BridgeError
@@ -128,25 +128,10 @@ async def _calibrate(
         "Connect the reference manometer to the transducer. For each point, set a pressure, "
         "let it settle, and type the manometer's reading. Include 0 mmHg (open to air)."
     )
-    prompter = Prompter()
     points: list[CalibrationPoint] = []
-    while True:
-        answer = await prompter.ask(
-            f"point {len(points) + 1}: reference pressure in mmHg (blank line to finish): "
-        )
-        if not answer:
-            break
-        try:
-            reference = float(answer)
-        except ValueError:
-            print(f"  '{answer}' is not a number in mmHg; try again")
-            continue
-        raw = await collect_raw(bridge, args.samples, timeout_s=5 + args.samples / 500)
-        try:
-            reading = still_reading(raw, record.gain_counts_per_mmhg)
-        except CalibrationError as exc:
-            print(f"  {exc}; this point was not taken, set it again")
-            continue
+    prompter = Prompter()
+    gain = record.gain_counts_per_mmhg
+    async for reference, reading in reference_points(prompter, bridge, gain, args.samples):
         points.append(
             CalibrationPoint(
                 reference_mmhg=reference,

@@ -6,13 +6,10 @@ from __future__ import annotations
 import argparse
 
 from controller.calibration import (
-    CalibrationError,
     CalibrationRecord,
     CalibrationStore,
-    collect_raw,
-    still_reading,
 )
-from controller.cli.prompt import Prompter
+from controller.cli.prompt import Prompter, reference_points
 from controller.verification import CheckPoint, Tolerance, certify, check_point, save_certificate
 from drivers.transducer import TransducerBridge
 
@@ -28,25 +25,10 @@ async def verify(
         f"Verification with {bridge.scale.source}, tolerance {tolerance.describe()}. For each "
         "point, set the manometer, let it settle, and type its reading."
     )
-    prompter = Prompter()
     points: list[CheckPoint] = []
-    while True:
-        answer = await prompter.ask(
-            f"point {len(points) + 1}: reference pressure in mmHg (blank line to finish): "
-        )
-        if not answer:
-            break
-        try:
-            reference = float(answer)
-        except ValueError:
-            print(f"  '{answer}' is not a number in mmHg; try again")
-            continue
-        raw = await collect_raw(bridge, args.samples, timeout_s=5 + args.samples / 500)
-        try:
-            reading = still_reading(raw, record.gain_counts_per_mmhg)
-        except CalibrationError as exc:
-            print(f"  {exc}; this point was not taken, set it again")
-            continue
+    prompter = Prompter()
+    gain = record.gain_counts_per_mmhg
+    async for reference, reading in reference_points(prompter, bridge, gain, args.samples):
         point = check_point(reference, reading, record, tolerance)
         points.append(point)
         print(
