@@ -26,7 +26,7 @@ from controller.detectors import Verdict
 from controller.injection import FINAL, Injection, InjectionRequest, State, StateError
 from controller.limits import CheckedInjection, LimitRefused, check_injection
 from controller.plan import Checklist, aliquot_volumes, next_sector
-from controller.pressure_limit import ManagedRate, PressureLimiter
+from controller.pressure_limit import ManagedRate
 from controller.recorder import Recorder, utc_now
 from controller.supervisor import Supervisor
 from drivers.ne1000 import NE1000
@@ -239,33 +239,14 @@ class Controller:
 
     async def _manage_rate(self, injection: Injection) -> None:
         """Pressure-limited mode: a limiter for this fill, stepped on the control path."""
-        self._managed = None
         injection.rate_now_ml_min = None
-        ceiling = injection.request.pressure_ceiling_mmhg
-        if ceiling is None:
-            return
-        low, _ = await self.pump.rate_limits_ml_min()
-        rate = injection.request.rate_ml_min
-        limiter = PressureLimiter(
-            ceiling, rate, self.supervisor.line.p_rest, low, self.config.pressure_limit
+        self._managed = await ManagedRate.for_fill(
+            self.pump, self.supervisor, injection, self.config
         )
-        self.supervisor.limiter = limiter
-        self._managed = ManagedRate(limiter, time.monotonic(), injection.fill_delivered_ml)
 
     async def _send_rate(self, injection: Injection) -> None:
-        managed = self._managed
-        wanted = managed.pending() if managed is not None else None
-        if managed is None or wanted is None:
-            return
-        accepted = await self.pump.set_rate_ml_min(wanted, running=True)
-        managed.sent(time.monotonic(), accepted)
-        injection.rate_now_ml_min = accepted
-        for change in managed.unrecorded():
-            detail = {
-                "rate_ml_min": round(change.rate_ml_min, 4),
-                "pressure_mmhg": round(change.pressure_mmhg, 1),
-            }
-            self.recorder.event(injection.id, "rate_changed", detail, change.t_mono_s)
+        if self._managed is not None:
+            await self._managed.send(self.pump, self.recorder, injection)
 
     async def pause_injection(self, injection_id: str) -> Injection:
         injection = self._get(injection_id)

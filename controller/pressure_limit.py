@@ -15,12 +15,21 @@ returns the rate the pump should run at; the controller sends it off the control
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from controller.detectors import Verdict
+
+if TYPE_CHECKING:
+    from controller.config import ControllerConfig
+    from controller.injection import Injection
+    from controller.recorder import Recorder
+    from controller.supervisor import Supervisor
+    from drivers.ne1000 import NE1000
 
 
 class PressureLimitConfig(BaseModel):
@@ -163,6 +172,38 @@ class ManagedRate:
     """Pressure-limited mode off the control path: the pump-watch task hands the limiter's
     rate to the pump (``RAT`` while running), keeps the expected volume in step with it,
     and records every change."""
+
+    @classmethod
+    async def for_fill(
+        cls, pump: NE1000, supervisor: Supervisor, injection: Injection, config: ControllerConfig
+    ) -> ManagedRate | None:
+        """A limiter for this fill if the injection asked for a ceiling, stepped by the
+        supervisor on the control path; None otherwise."""
+        ceiling = injection.request.pressure_ceiling_mmhg
+        if ceiling is None:
+            return None
+        low, _ = await pump.rate_limits_ml_min()
+        rest = supervisor.line.p_rest
+        limiter = PressureLimiter(
+            ceiling, injection.request.rate_ml_min, rest, low, config.pressure_limit
+        )
+        supervisor.limiter = limiter
+        return cls(limiter, time.monotonic(), injection.fill_delivered_ml)
+
+    async def send(self, pump: NE1000, recorder: Recorder, injection: Injection) -> None:
+        """Send the limiter's rate if it changed, and record the changes."""
+        wanted = self.pending()
+        if wanted is None:
+            return
+        accepted = await pump.set_rate_ml_min(wanted, running=True)
+        self.sent(time.monotonic(), accepted)
+        injection.rate_now_ml_min = accepted
+        for change in self.unrecorded():
+            detail = {
+                "rate_ml_min": round(change.rate_ml_min, 4),
+                "pressure_mmhg": round(change.pressure_mmhg, 1),
+            }
+            recorder.event(injection.id, "rate_changed", detail, change.t_mono_s)
 
     def __init__(self, limiter: PressureLimiter, t_mono_s: float, delivered_ml: float) -> None:
         self.limiter = limiter
