@@ -31,6 +31,9 @@ MAX_DRIFT_MMHG = 0.5  # first quarter against last quarter of the window
 MAX_ZERO_OFFSET_MMHG = 50.0  # a transducer this far off at atmosphere is not open to air
 MAX_GAIN_ERROR = 0.20  # a fitted gain this far from nominal is a unit or wiring mistake
 MIN_SPAN_MMHG = 50.0
+# Samples dropped at the start of a reading: they were already on their way from the bridge
+# (or the line was still settling) when the operator said the reference was set.
+SETTLE_SAMPLES = 100
 
 RawArray = npt.NDArray[np.float64]
 Method = Literal["nominal", "zero", "span", "multipoint"]

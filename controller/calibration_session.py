@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from controller.calibration import (
+    SETTLE_SAMPLES,
     CalibrationError,
     CalibrationPoint,
     CalibrationRecord,
@@ -134,8 +135,9 @@ class CalibrationSession:
         if self._reading.locked():
             raise CalibrationBusy("a reading is already being taken")
         async with self._reading:
-            raw = await collect_raw(self.bridge, samples, timeout_s=5 + samples / 500)
-        return still_reading(raw, self.in_force.gain_counts_per_mmhg)
+            wanted = SETTLE_SAMPLES + samples
+            raw = await collect_raw(self.bridge, wanted, timeout_s=5 + wanted / 500)
+        return still_reading(raw[SETTLE_SAMPLES:], self.in_force.gain_counts_per_mmhg)
 
     async def _put_in_force(self, record: CalibrationRecord) -> CalibrationRecord:
         await asyncio.to_thread(self.store.save, record)

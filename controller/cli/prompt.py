@@ -6,7 +6,13 @@ import asyncio
 import sys
 from collections.abc import AsyncIterator
 
-from controller.calibration import CalibrationError, StillReading, collect_raw, still_reading
+from controller.calibration import (
+    SETTLE_SAMPLES,
+    CalibrationError,
+    StillReading,
+    collect_raw,
+    still_reading,
+)
 from drivers.transducer import TransducerBridge
 
 
@@ -57,9 +63,9 @@ async def reference_points(
         except ValueError:
             print(f"  '{answer}' is not a number in mmHg; try again")
             continue
-        raw = await collect_raw(bridge, samples, timeout_s=5 + samples / 500)
+        raw = await collect_raw(bridge, SETTLE_SAMPLES + samples, timeout_s=5 + samples / 500)
         try:
-            reading = still_reading(raw, gain_counts_per_mmhg)
+            reading = still_reading(raw[SETTLE_SAMPLES:], gain_counts_per_mmhg)
         except CalibrationError as exc:
             print(f"  {exc}; this point was not taken, set it again")
             continue
