@@ -40,16 +40,23 @@ class Broker:
 
     async def start(self) -> None:
         """Start it and return once it says it is running (its own log line)."""
-        self.process = await asyncio.create_subprocess_exec(
+        process = await asyncio.create_subprocess_exec(
             MOSQUITTO, "-c", str(self.config), stderr=asyncio.subprocess.PIPE
         )
-        assert self.process.stderr is not None
-        async with asyncio.timeout(10):
-            while READY not in (line := await self.process.stderr.readline()):
-                if not line:
-                    raise RuntimeError("mosquitto exited before it was running")
+        log = process.stderr
+        assert log is not None
+        try:
+            async with asyncio.timeout(10):
+                while READY not in (line := await log.readline()):
+                    if not line:
+                        raise RuntimeError("mosquitto exited before it was running")
+        except BaseException:
+            process.kill()  # never leave a broker behind
+            await process.wait()
+            raise
+        self.process = process
         self.log: list[bytes] = []
-        self._drain = asyncio.create_task(self._keep_reading(self.process.stderr))
+        self._drain = asyncio.create_task(self._keep_reading(log))
 
     async def _keep_reading(self, stdout: asyncio.StreamReader) -> None:
         """Its log keeps coming; a pipe nobody reads would block the broker."""

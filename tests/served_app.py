@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -63,3 +65,31 @@ async def until(runtime: Runtime, done: Callable[[], bool], timeout_s: float = 1
     """Wait until ``done()`` holds, re-checked on every transducer sample (no polling)."""
     assert runtime.bridge is not None
     await sampled_until(runtime.bridge, done, timeout_s)
+
+
+async def start_running(served: Served, **body: object) -> str:
+    """Zero, plan and start an injection through the API; its id."""
+    http = served.http
+    assert (await http.post("/api/v1/transducer/zero", headers=AUTH)).is_success
+    created = await http.post("/api/v1/injections", json={**BODY, **body}, headers=AUTH)
+    injection_id: str = created.json()["id"]
+    assert (await http.post(f"/api/v1/injections/{injection_id}/start", headers=AUTH)).is_success
+    return injection_id
+
+
+async def spawn_serve(db: Path, *extra: str, **pipes: int) -> asyncio.subprocess.Process:
+    """``injectctl serve --sim`` in its own process, with the test token in its environment."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "controller.cli",
+        "serve",
+        "--sim",
+        "--port",
+        "0",
+        "--db",
+        str(db),
+        *extra,
+        env={**os.environ, "INJECTCTL_TOKEN": TOKEN},
+        **pipes,  # type: ignore[arg-type]
+    )

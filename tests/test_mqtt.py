@@ -6,9 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import signal
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,7 +19,15 @@ import websockets
 from controller.config import ControllerConfig, MqttConfig
 from dashboard.runtime import ServeSettings
 from tests.mosquitto import Broker, broker
-from tests.served_app import AUTH, BODY, TOKEN, Served, serving, until
+from tests.served_app import (
+    AUTH,
+    TOKEN,
+    Served,
+    serving,
+    spawn_serve,
+    start_running,
+    until,
+)
 
 __all__ = ["broker"]  # the fixture
 DEVICE = "room-1"
@@ -82,15 +88,10 @@ async def listener(broker: Broker) -> AsyncIterator[Listener]:
 
 
 async def _start_then_occlude(served: Served) -> str:
-    http, runtime = served.http, served.runtime
+    runtime = served.runtime
     controller = runtime.controller
     assert controller is not None and runtime.sim is not None
-    await http.post("/api/v1/transducer/zero", headers=AUTH)
-    body = {**BODY, "volume_ml": 2.0, "rate_ml_min": 3.0}
-    injection_id: str = (await http.post("/api/v1/injections", json=body, headers=AUTH)).json()[
-        "id"
-    ]
-    assert (await http.post(f"/api/v1/injections/{injection_id}/start", headers=AUTH)).is_success
+    injection_id = await start_running(served, volume_ml=2.0, rate_ml_min=3.0)
     await until(runtime, lambda: controller.supervisor.line.state == "monitoring", 20)
     await runtime.sim.inject("occlusion")
     return injection_id
@@ -192,14 +193,7 @@ async def test_remote_stop_needs_the_token(
         publisher, controller = served.runtime.mqtt, served.runtime.controller
         assert publisher is not None and controller is not None
         await listener.wait_for("status", lambda b: b == "online")
-        http = served.http
-        await http.post("/api/v1/transducer/zero", headers=AUTH)
-        injection_id = (
-            await http.post("/api/v1/injections", json={**BODY, "rate_ml_min": 1.0}, headers=AUTH)
-        ).json()["id"]
-        assert (
-            await http.post(f"/api/v1/injections/{injection_id}/start", headers=AUTH)
-        ).is_success
+        injection_id = await start_running(served, rate_ml_min=1.0)
         for wrong in (b'{"token": "guess"}', b"", b"not json"):
             await listener.client.publish(f"{PREFIX}/cmd/stop", wrong, qos=1)
         await until(served.runtime, lambda: publisher.stats.remote_stops_refused == 3)
@@ -219,14 +213,7 @@ async def test_remote_stop_is_off_unless_enabled(
     async with serving(settings_for(tmp_path, broker)) as served:
         publisher, controller = served.runtime.mqtt, served.runtime.controller
         assert publisher is not None and controller is not None
-        http = served.http
-        await http.post("/api/v1/transducer/zero", headers=AUTH)
-        injection_id = (
-            await http.post("/api/v1/injections", json={**BODY, "rate_ml_min": 1.0}, headers=AUTH)
-        ).json()["id"]
-        assert (
-            await http.post(f"/api/v1/injections/{injection_id}/start", headers=AUTH)
-        ).is_success
+        injection_id = await start_running(served, rate_ml_min=1.0)
         await listener.client.publish(f"{PREFIX}/cmd/stop", json.dumps({"token": TOKEN}), qos=1)
         await listener.wait_for("state", lambda b: b["state"] == "running")
         assert controller.injections[injection_id].state.value == "running"
@@ -236,22 +223,13 @@ async def test_remote_stop_is_off_unless_enabled(
 async def test_last_will_says_offline_when_the_controller_is_killed(
     tmp_path: Path, broker: Broker, listener: Listener
 ) -> None:
-    env = {**os.environ, "INJECTCTL_TOKEN": TOKEN}
-    serve = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "controller.cli",
-        "serve",
-        "--sim",
-        "--port",
-        "0",
-        "--db",
-        str(tmp_path / "db.sqlite"),
+    config = str(_config_naming(tmp_path, DEVICE))
+    serve = await spawn_serve(
+        tmp_path / "db.sqlite",
         "--mqtt",
         broker.url,
         "--config",
-        str(_config_naming(tmp_path, DEVICE)),
-        env=env,
+        config,
         stdout=asyncio.subprocess.DEVNULL,
     )
     try:

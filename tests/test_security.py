@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 from pathlib import Path
 
 from controller.cli import build_parser
-from tests.served_app import AUTH, BODY, TOKEN, Served, served
+from tests.served_app import AUTH, BODY, TOKEN, Served, served, spawn_serve
 
 __all__ = ["served"]  # the fixture
 
@@ -44,20 +42,8 @@ async def test_another_page_in_the_operators_browser_cannot_control(served: Serv
 
 
 async def test_a_token_given_in_the_environment_is_never_printed(tmp_path: Path) -> None:
-    env = {**os.environ, "INJECTCTL_TOKEN": TOKEN}
-    serve = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "controller.cli",
-        "serve",
-        "--sim",
-        "--port",
-        "0",
-        "--db",
-        str(tmp_path / "db.sqlite"),
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+    serve = await spawn_serve(
+        tmp_path / "db.sqlite", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )
     assert serve.stdout is not None
     async with asyncio.timeout(30):
