@@ -19,8 +19,10 @@ from controller.line_model import LinePrior
 from simulator.faults import FaultScheduler, FaultTargets, SensorState
 from simulator.ne1000_model import NE1000Model
 from simulator.offline import adc_sample, program_pump
+from simulator.plant.model import Plant
 from simulator.plant.truth import FaultOnset, GroundTruth
 from simulator.scenario import Scenario
+from simulator.transducer_model import TransducerModel
 
 BASELINE_S = 6.0  # the operator zeroes, places the needle and waits before starting
 DIS_PERIOD_S = 0.25
@@ -57,13 +59,11 @@ def line_prior(scenario: Scenario) -> LinePrior:
     return LinePrior(p.c_line, p.r_needle + p.r_extension)
 
 
-def run_closed_loop(
-    scenario: Scenario,
-    make_supervisor: Callable[[Callable[[Verdict], None]], SupervisorLike],
-    *,
-    seed: int | None = None,
-    relief_ml: Callable[[Verdict], float] | None = None,
-) -> LoopResult:
+def offline_devices(
+    scenario: Scenario, seed: int | None
+) -> tuple[Scenario, Plant, NE1000Model, TransducerModel]:
+    """The scenario (with this seed, its start after the baseline), its plant and the pump
+    model and transducer on it, all on an offline clock starting at 0."""
     if seed is not None:
         scenario = scenario.model_copy(update={"seed": seed})
     plan = scenario.injection.model_copy(update={"start_s": BASELINE_S})
@@ -71,7 +71,18 @@ def run_closed_loop(
     plant = scenario.build_plant(t0_s=0.0)
     pump = NE1000Model(plant=plant)
     pump.now_s = 0.0
-    transducer = scenario.transducer.model()
+    return scenario, plant, pump, scenario.transducer.model()
+
+
+def run_closed_loop(
+    scenario: Scenario,
+    make_supervisor: Callable[[Callable[[Verdict], None]], SupervisorLike],
+    *,
+    seed: int | None = None,
+    relief_ml: Callable[[Verdict], float] | None = None,
+) -> LoopResult:
+    scenario, plant, pump, transducer = offline_devices(scenario, seed)
+    plan = scenario.injection
     sensor = SensorState()
     deferred: list[Callable[[], None]] = []
     FaultScheduler(

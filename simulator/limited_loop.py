@@ -15,9 +15,8 @@ from dataclasses import dataclass, field
 from controller.detectors import Conditioner
 from controller.pressure_limit import PressureLimitConfig, PressureLimiter, RateChange
 from drivers.ne1000_protocol import format_number, rate_limits_ml_min
-from simulator.closed_loop import BASELINE_S, TAIL_S
+from simulator.closed_loop import BASELINE_S, TAIL_S, offline_devices
 from simulator.faults import SensorState
-from simulator.ne1000_model import NE1000Model
 from simulator.offline import adc_sample, program_pump
 from simulator.scenario import Scenario
 
@@ -54,13 +53,8 @@ def run_limited(
     config: PressureLimitConfig | None = None,
 ) -> LimitedResult:
     """``limited``: hold under the ceiling by slowing down; else stop when it is crossed."""
-    scenario = scenario.model_copy(update={"seed": seed})
-    plan = scenario.injection.model_copy(update={"start_s": BASELINE_S})
-    scenario = scenario.model_copy(update={"injection": plan})
-    plant = scenario.build_plant(t0_s=0.0)
-    pump = NE1000Model(plant=plant)
-    pump.now_s = 0.0
-    transducer = scenario.transducer.model()
+    scenario, plant, pump, transducer = offline_devices(scenario, seed)
+    plan = scenario.injection
     program_pump(pump, scenario, 0.0)
     conditioner, sensor, rng = Conditioner(), SensorState(), random.Random(seed)
     gain, zero = (

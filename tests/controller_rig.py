@@ -18,25 +18,36 @@ from simulator.rig import SimRig
 
 
 @asynccontextmanager
-async def controller_on(
-    rig: SimRig, db: Path, config: ControllerConfig | None = None
+async def wired_controller(
+    pump_port: str, bridge_port: str, db: Path, config: ControllerConfig | None = None
 ) -> AsyncIterator[Controller]:
-    pump = await NE1000.open(rig.pump_port, command_timeout_s=0.2, retries=1)
-    bridge = await TransducerBridge.open(rig.bridge_port)
+    """A started controller on the real drivers at these ports, closed with everything it
+    opened (not zeroed)."""
+    pump = await NE1000.open(pump_port, command_timeout_s=0.2, retries=1)
+    bridge = await TransducerBridge.open(bridge_port)
     recorder = Recorder(db)
     await recorder.start()
     controller = Controller(pump, bridge, recorder, config or ControllerConfig())
     try:
         await controller.start()
-        rig.plant.stopcock_to_air = True
-        await controller.zero_transducer(samples=300)
-        rig.plant.stopcock_to_air = False
         yield controller
     finally:
         await controller.close()
         await bridge.close()
         await pump.close()
         await recorder.close()
+
+
+@asynccontextmanager
+async def controller_on(
+    rig: SimRig, db: Path, config: ControllerConfig | None = None
+) -> AsyncIterator[Controller]:
+    """A controller on an in-process rig, zeroed with the simulated stopcock open to air."""
+    async with wired_controller(rig.pump_port, rig.bridge_port, db, config) as controller:
+        rig.plant.stopcock_to_air = True
+        await controller.zero_transducer(samples=300)
+        rig.plant.stopcock_to_air = False
+        yield controller
 
 
 def request(volume_ml: float = 0.5, rate_ml_min: float = 5.0, **extra: object) -> InjectionRequest:

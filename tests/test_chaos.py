@@ -10,15 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from controller.config import ControllerConfig
 from controller.controller import Controller
 from controller.injection import State
-from controller.recorder import Recorder
-from drivers.ne1000 import NE1000
-from drivers.transducer import TransducerBridge
 from simulator.rig_process import RigProcess
 from simulator.scenario import load_scenario
-from tests.controller_rig import request, sampled_until
+from tests.controller_rig import request, sampled_until, wired_controller
 
 pytestmark = pytest.mark.chaos
 
@@ -28,23 +24,14 @@ async def apart(tmp_path: Path) -> AsyncIterator[tuple[RigProcess, Controller]]:
     """A controller on the real drivers; the simulated devices in another process."""
     rig = RigProcess(load_scenario("normal-liver-saline-1ml"), tmp_path / "pump", tmp_path / "br")
     await rig.start()
-    pump = await NE1000.open(rig.pump_port, command_timeout_s=0.2, retries=1)
-    bridge = await TransducerBridge.open(rig.bridge_port)
-    recorder = Recorder(tmp_path / "db.sqlite")
-    await recorder.start()
-    controller = Controller(pump, bridge, recorder, ControllerConfig())
     try:
-        await controller.start()
-        await rig.request("stopcock", "air")
-        await controller.zero_transducer(samples=300)
-        await rig.request("stopcock", "line")
-        assert controller.alarm is None, controller.alarm
-        yield rig, controller
+        async with wired_controller(rig.pump_port, rig.bridge_port, tmp_path / "db.sqlite") as c:
+            await rig.request("stopcock", "air")
+            await c.zero_transducer(samples=300)
+            await rig.request("stopcock", "line")
+            assert c.alarm is None, c.alarm
+            yield rig, c
     finally:
-        await controller.close()
-        await bridge.close()
-        await pump.close()
-        await recorder.close()
         await rig.stop()
 
 

@@ -12,17 +12,13 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from controller.calibration import CalibrationError
-from controller.config import ControllerConfig
 from controller.controller import Controller
 from controller.injection import State, StateError
-from controller.recorder import Recorder
-from drivers.ne1000 import NE1000
 from drivers.ne1000_protocol import PumpError
-from drivers.transducer import TransducerBridge
 from drivers.transducer_link import BridgeError
 from simulator.rig import SimRig
 from simulator.scenario import load_scenario
-from tests.controller_rig import request
+from tests.controller_rig import request, wired_controller
 
 ACTIONS = (
     "create",
@@ -104,13 +100,8 @@ async def test_no_sequence_of_actions_and_faults_reaches_an_unsafe_state(
 ) -> None:
     folder = tmp_path_factory.mktemp("fuzz")
     async with SimRig(load_scenario("normal-liver-saline-1ml"), folder / "p", folder / "b") as rig:
-        pump = await NE1000.open(rig.pump_port, command_timeout_s=0.2, retries=1)
-        bridge = await TransducerBridge.open(rig.bridge_port)
-        recorder = Recorder(folder / "db.sqlite")
-        await recorder.start()
-        controller = Controller(pump, bridge, recorder, ControllerConfig())
-        try:
-            await controller.start()
+        db = folder / "db.sqlite"
+        async with wired_controller(rig.pump_port, rig.bridge_port, db) as controller:
             for step in steps:
                 with contextlib.suppress(*REFUSALS):  # refusals are fine; unsafe states are not
                     await _act(step, rig, controller)
@@ -123,8 +114,3 @@ async def test_no_sequence_of_actions_and_faults_reaches_an_unsafe_state(
                 _check(rig, controller, started_ml)
                 reached = sorted({str(i.state) for i in controller.injections.values()})
                 event(f"states reached: {reached}")
-        finally:
-            await controller.close()
-            await bridge.close()
-            await pump.close()
-            await recorder.close()
