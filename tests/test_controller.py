@@ -27,8 +27,9 @@ async def test_injection_delivers_exactly_the_planned_volume(
         assert controller.alarm is None
         assert injection.delivered_ml == pytest.approx(0.5, abs=0.005 + 0.005)
         assert sim_rig.true_delivered_ml() - 0.5 <= 0.005
-        assert not sim_rig.pump.model.safe_mode  # disarmed after the run
+        # "completed" is recorded once the watchdogs are disarmed (the state moves first)
         await sim_rig.until(lambda: injection.events[-1]["kind"] == "completed")
+        assert not sim_rig.pump.model.safe_mode  # disarmed after the run
         await controller.recorder.flush_trace()
         await controller.recorder.sync()
         rows = await controller.recorder.query("SELECT state, delivered_ml FROM injections")
