@@ -25,6 +25,7 @@ from controller.controller import Controller
 from controller.injection import InjectionRequest, StateError
 from controller.limits import LimitRefused
 from dashboard.calibration_api import add_calibration_routes
+from dashboard.gravimetric_api import add_gravimetric_routes
 from dashboard.procedure_api import add_procedure_routes
 from dashboard.records_api import add_record_routes, recorded
 from dashboard.runtime import Runtime, ServeSettings
@@ -115,6 +116,7 @@ def create_app(settings: ServeSettings, runtime: Runtime | None = None) -> FastA
     add_procedure_routes(api, rt, control)
     add_calibration_routes(api, rt, control)
     add_sim_routes(api, rt, control)
+    add_gravimetric_routes(api, lambda: rt.gravimetric, settings.sim, control)
 
     @api.post("/alarms/acknowledge", dependencies=control)
     async def acknowledge() -> dict[str, Any]:

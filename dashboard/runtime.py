@@ -19,6 +19,7 @@ from controller.controller import Controller
 from controller.injection import FINAL, Injection, State
 from controller.procedure_book import ProcedureBook
 from controller.recorder import Recorder
+from dashboard.gravimetric_api import GravimetricBench
 from dashboard.mqtt_publisher import MqttPublisher
 from dashboard.telemetry import TelemetryBus
 from drivers.ne1000 import NE1000
@@ -54,6 +55,7 @@ class Runtime:
         self.recorder = Recorder(settings.db)
         self.controller: Controller | None = None
         self.calibration: CalibrationSession | None = None
+        self.gravimetric: GravimetricBench | None = None
         self.procedures = ProcedureBook(self.recorder)
         self.bus = TelemetryBus()
         self.mqtt: MqttPublisher | None = None
@@ -81,6 +83,7 @@ class Runtime:
             Path(self._tmp.name) / "calibrations" if self._tmp is not None else default_store_dir()
         )
         self.calibration = CalibrationSession(self.bridge, CalibrationStore(store_dir))
+        self.gravimetric = GravimetricBench(store_dir)
         await self.calibration.load()
         await self.recorder.start()
         await self.procedures.load()
@@ -99,6 +102,8 @@ class Runtime:
         if self._state_handle is not None:
             self._state_handle.cancel()
         self.bus.stop()
+        if self.gravimetric is not None:
+            await self.gravimetric.stop()
         if self.controller is not None:
             await self.controller.close()
         if self.mqtt is not None:  # after the controller: its last events go out first

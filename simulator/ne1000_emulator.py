@@ -15,6 +15,7 @@ import contextlib
 import logging
 import random
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from drivers.ne1000_protocol import CR, ETX, STX, crc16_xmodem, encode_safe
@@ -117,8 +118,16 @@ class NE1000Emulator:
     """One emulated pump serving a pty at ``link_path``."""
 
     def __init__(
-        self, link_path: str | Path, *, address: int = 0, plant: PlungerHook | None = None
+        self,
+        link_path: str | Path,
+        *,
+        address: int = 0,
+        plant: PlungerHook | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        # ``clock`` is the pump's own time; a scaled clock runs the mechanism faster than
+        # real time (a two-hour gravimetric test in a minute) while the UART keeps real time.
+        self.clock = clock
         self.model = NE1000Model(address=address)
         if plant is not None:
             self.model.plant = plant
@@ -133,7 +142,7 @@ class NE1000Emulator:
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
-        self.model.now_s = time.monotonic()
+        self.model.now_s = self.clock()
         self.link.plug()
         self._ticker = asyncio.create_task(self._tick(), name="ne1000-emulator-tick")
 
@@ -160,11 +169,11 @@ class NE1000Emulator:
 
     def external_stop(self, asserted: bool) -> None:
         """Drive the pump's TTL stop input (the bridge's interlock line)."""
-        self.model.set_external_stop(asserted, time.monotonic())
+        self.model.set_external_stop(asserted, self.clock())
         self._flush_unprompted()
 
     def power_cycle(self) -> None:
-        self.model.power_cycle(time.monotonic())
+        self.model.power_cycle(self.clock())
         self._rx.clear()
         self._flush_unprompted()
 
@@ -189,7 +198,7 @@ class NE1000Emulator:
         """Advance the pump between commands: target reached, stall, safe-mode timeout."""
         while True:
             await asyncio.sleep(TICK_S)
-            self.model.advance(time.monotonic())
+            self.model.advance(self.clock())
             self._flush_unprompted()
 
     # ------------------------------------------------------------------ receive
@@ -199,8 +208,9 @@ class NE1000Emulator:
         if self._rx and t_mono_s - self._last_rx_s > INTER_BYTE_TIMEOUT_S:
             self._rx.clear()
         self._last_rx_s = t_mono_s
+        now_s = self.clock()
         for byte in data:
-            self._take_byte(byte, t_mono_s)
+            self._take_byte(byte, now_s)
 
     def _take_byte(self, byte: int, now_s: float) -> None:
         rx = self._rx

@@ -189,3 +189,26 @@ async def test_every_tab_fits_the_screen_with_stop_in_reach(
         box = await page.locator("#stop").bounding_box()
         assert box is not None and box["width"] >= 120 and box["height"] >= 60  # gloved hands
     await page.screenshot(path=folder / f"tabs-{width}x{height}.png")
+
+
+async def test_run_the_gravimetric_test_on_the_simulated_bench_and_see_its_trumpet(
+    page_on_sim: tuple[Page, Runtime, Path],
+) -> None:
+    page, _, folder = page_on_sim
+    await page.click("[data-tab=calibration]")
+    await expect(page.locator("#grav-form")).to_be_visible()
+    await page.fill("#grav-duration", "10")
+    await page.fill("#grav-speed", "600")
+    await page.click("#grav-run")
+    await expect(page.locator("#grav-progress")).to_have_text("done: PASS", timeout=30_000)
+    rows = page.locator("#grav-reports tbody tr")
+    await expect(rows).to_have_count(1)
+    await expect(rows.first).to_contain_text("bd-luerlok-5ml")
+    stamp = await rows.first.get_attribute("data-stamp")
+    await expect(page.locator("#grav-chart")).to_have_attribute("data-report", stamp or "?")
+    assert await page.locator("#grav-chart canvas").count() == 1
+    report = page.locator("#grav-links a", has_text="printable report")
+    assert (
+        await report.get_attribute("href") == f"/api/v1/calibration/pump/gravimetric/{stamp}.html"
+    )
+    await page.screenshot(path=folder / "gravimetric.png")

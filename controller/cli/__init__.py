@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from controller.cli import (
+    gravimetric_cmd,
     inject_cmd,
     ports_cmd,
     pump_cmd,
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     ports_cmd.add_parser(sub)
     pump_cmd.add_parser(sub)
     transducer_cmd.add_parser(sub)
+    gravimetric_cmd.add_parser(sub)
     inject_cmd.add_parser(sub)
     report_cmd.add_parser(sub)
     serve_cmd.add_parser(sub)
