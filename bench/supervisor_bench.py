@@ -23,6 +23,7 @@ from simulator.scenario import Scenario, load_scenario, scenario_library
 
 THRESHOLD_OCCLUSION_MMHG = 300.0  # a fixed occlusion threshold, as infusion pumps use
 THRESHOLD_LEAK_MMHG = 5.0
+IRREGULARITY = 0.15  # +-15 % breath to breath, period and depth
 
 
 class ThresholdSupervisor(Supervisor):
@@ -58,6 +59,12 @@ def with_rate(name: str, rate_ml_min: float) -> Scenario:
     return scenario.model_copy(update={"injection": plan, "name": f"{name}@{rate_ml_min:g}"})
 
 
+def irregular(scenario: Scenario, spread: float = IRREGULARITY) -> Scenario:
+    """The same scenario with breaths of varying length and depth (breath to breath)."""
+    artifacts = scenario.artifacts.model_copy(update={"respiration_irregularity": spread})
+    return scenario.model_copy(update={"artifacts": artifacts})
+
+
 def _fmt(latencies: Sequence[float | None], expected: int) -> str:
     found = [x for x in latencies if x is not None]
     missed = expected - len(found)
@@ -88,11 +95,21 @@ def latency_table(seeds: list[int]) -> None:
             with_rate("fault-occlusion-sudden", 0.2),
             "occlusion",
         ),
+        (
+            "occlusion at 0.2 mL/min, irregular breathing",
+            irregular(with_rate("fault-occlusion-sudden", 0.2)),
+            "occlusion",
+        ),
         ("occlusion ramping over 10 s", load_scenario("fault-occlusion-ramp"), "occlusion"),
         ("partial occlusion (80 %)", load_scenario("fault-partial-occlusion"), "occlusion"),
         ("Luer disconnection (target 0.25 s)", load_scenario("fault-leak-luer"), "leak"),
         ("needle out of the tumour (target 1 s)", load_scenario("fault-dislodged"), "leak"),
         ("backflow along the tract (target 1 s)", load_scenario("fault-backflow"), "leak"),
+        (
+            "backflow, irregular breathing",
+            irregular(load_scenario("fault-backflow")),
+            "leak",
+        ),
         ("sensor open (target 50 ms)", load_scenario("fault-sensor-open"), "sensor_fault"),
         (
             "sensor saturated (target 50 ms)",
@@ -129,11 +146,15 @@ def over_pressure(seeds: list[int]) -> None:
     print(f"  {'absolute limit (target 10 ms)':54s} model {_fmt(delays, len(seeds))}")
 
 
-def false_alarms(seeds: list[int]) -> None:
-    normal = [load_scenario(p) for p in scenario_library().values()]
+def false_alarms(seeds: list[int], spread: float = 0.0) -> None:
+    normal = [irregular(load_scenario(p), spread) for p in scenario_library().values()]
     normal = [s for s in normal if not s.faults]
     runs = len(normal) * len(seeds)
-    print(f"false alarms over {len(normal)} normal scenarios x {len(seeds)} seeds = {runs} runs")
+    breathing = f"breathing irregular +-{spread:.0%}" if spread else "regular breathing"
+    print(
+        f"false alarms over {len(normal)} normal scenarios x {len(seeds)} seeds = {runs} runs, "
+        f"{breathing}"
+    )
     for name, make in (("model", model_based), ("fixed", threshold)):
         alarms: list[str] = []
         worst_error_ul = 0.0
@@ -202,6 +223,7 @@ def main() -> None:
     over_pressure(seeds[:5])
     bolus(seeds[:5])
     false_alarms(seeds)
+    false_alarms(seeds[:4], IRREGULARITY)
     print(f"({time.perf_counter() - started:.0f} s)")
 
 

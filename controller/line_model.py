@@ -31,6 +31,9 @@ SHIFT_EVERY_S = 1.0
 SHIFT_PERSIST_S = 0.5
 SHIFT_AFTER_S = 15.0
 REBOUND_MIN_RATIO = 3.0  # Q/C in mmHg/s against the artifact envelope in mmHg
+# a few seconds at rest may hold only shallow breaths: the CUSUM limits may rise above the
+# envelope seen there (the breathing comb covers the low rates where they sit at this cap)
+CEILING_ENVELOPES = 1.3
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,9 @@ class Baseline:
 
     def clear(self) -> None:
         self._points.clear()
+
+    def values(self) -> list[float]:
+        return [p for _, p in self._points]
 
     def rest_excursions(self, drift_mmhg_s: float) -> tuple[float, float] | None:
         """How far the up and down CUSUMs climb on the rest signal with this drift: what
@@ -194,7 +200,7 @@ class LineModel:
         self.short_window_s = min(1.0, max(0.2, 3.0 * envelope / self.full_occlusion_slope))
         # CUSUM thresholds: twice what the artifacts made the CUSUMs do at rest (plus 2 mmHg),
         # never above the envelope rule nor under 4 mmHg
-        ceiling = max(4.0, envelope + 1.0)
+        ceiling = max(4.0, CEILING_ENVELOPES * envelope + 1.0)
         if rest_excursions is None:
             self.up_limit = self.down_limit = ceiling
         else:

@@ -11,12 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from controller.breath_comb import SMOOTH_BLOCKS, BreathComb
 from controller.detectors import Conditioner, OverPressure, SensorNoise, SensorSamples, Verdict
-from controller.line_model import Baseline, Leak, LineModel, LinePrior, Occlusion
+from controller.line_model import BLOCK_S, Baseline, Leak, LineModel, LinePrior, Occlusion
 from controller.pressure_limit import PressureLimiter
 from drivers.transducer import BridgeEvent
 from firmware_bridge.messages import StatusFlag, TripReason
 
+COMB_SMOOTH_S = SMOOTH_BLOCKS * BLOCK_S  # a spike stays in the comb's mean this long
 SENSOR_FLAGS = StatusFlag.SENSOR_OPEN | StatusFlag.ADC_SATURATED | StatusFlag.EXCITATION_FAULT
 
 
@@ -51,6 +53,7 @@ class Supervisor:
         self.line = LineModel()
         self.occlusion = Occlusion()
         self.leak = Leak()
+        self.comb = BreathComb()
 
     # ------------------------------------------------------------ the control path
     def on_sample(self, index: int, t: float, pressure_mmhg: float, raw: int) -> None:
@@ -78,11 +81,14 @@ class Supervisor:
         elif self.infusing:
             blocks = self.conditioner.blocks
             rise = blocks[-1] - blocks[-3] if len(blocks) >= 3 else 0.0
-            self.line.update(t, filtered, rise, blocks[-1])
+            line = self.line
+            line.update(t, filtered, rise, blocks[-1])
+            self.comb.update(filtered, t < line.artifact_until + COMB_SMOOTH_S)
             verdict = (
                 verdict
                 or (self.limiter.step(t, filtered) if self.limiter is not None else None)
-                or self.occlusion.on_block(t, self.line)
+                or self.occlusion.on_block(t, line)
+                or self.comb.on_block(t, line.state == "monitoring", line.t_levelled)
                 or self.leak.on_block(t, self.line, filtered)
             )
         else:
@@ -105,6 +111,7 @@ class Supervisor:
         drift = self.line.drift_fraction * q_ml_s / prior.compliance_ml_per_mmhg
         excursions = self.baseline.rest_excursions(drift)
         self.line.start(t, q_ml_s, p_rest, envelope, prior, rest_excursions=excursions)
+        self.comb.learn(self.baseline.values(), envelope)
         self.infusing = True
 
     def end_infusion(self) -> None:

@@ -21,6 +21,9 @@ class ArtifactConfig(BaseModel):
 
     respiration_mmhg: float = Field(default=0.0, ge=0, le=50)
     respiration_hz: float = Field(default=0.25, gt=0, le=2)
+    # breath-to-breath irregularity: each breath's period and depth drawn uniformly within
+    # +-this fraction of the mean (0 = a pure sinusoid; spontaneous breathing is 0.1-0.2)
+    respiration_irregularity: float = Field(default=0.0, ge=0, le=0.5)
     cardiac_mmhg: float = Field(default=0.0, ge=0, le=20)
     cardiac_hz: float = Field(default=1.2, gt=0, le=4)
     spikes_per_min: float = Field(default=0.0, ge=0, le=120)
@@ -37,6 +40,10 @@ class Artifacts:
         self._spike_rng = random.Random(seed + 7919)
         self._spikes: list[tuple[float, float]] = []  # (start s, signed amplitude mmHg)
         self._horizon_s = 0.0
+        self._breath_rng = random.Random(seed + 104729)
+        # irregular breathing: (start s, period s, amplitude mmHg); each breath starts and
+        # ends at a zero crossing, so the pressure stays continuous from breath to breath
+        self._breaths: list[tuple[float, float, float]] = []
 
     def _extend_spikes(self, until_s: float) -> None:
         rate_per_s = self.config.spikes_per_min / 60.0
@@ -54,7 +61,9 @@ class Artifacts:
         """Artifact pressure (mmHg) at scenario time ``t_s``."""
         c = self.config
         value = 0.0
-        if c.respiration_mmhg:
+        if c.respiration_mmhg and c.respiration_irregularity:
+            value += self._irregular_breath_at(t_s)
+        elif c.respiration_mmhg:
             value += c.respiration_mmhg * math.sin(
                 2 * math.pi * c.respiration_hz * t_s + self._resp_phase
             )
@@ -64,6 +73,29 @@ class Artifacts:
         if c.spikes_per_min:
             value += self._spikes_at(t_s)
         return value
+
+    def _irregular_breath_at(self, t_s: float) -> float:
+        c = self.config
+        breaths = self._breaths
+        if not breaths:
+            period = 1.0 / c.respiration_hz
+            start = -self._resp_phase / (2 * math.pi) * period
+            breaths.append((start, period, c.respiration_mmhg))
+        while breaths[-1][0] + breaths[-1][1] <= t_s:
+            start, period, _ = breaths[-1]
+            spread = c.respiration_irregularity
+            next_period = (1.0 / c.respiration_hz) * self._breath_rng.uniform(
+                1 - spread, 1 + spread
+            )
+            depth = c.respiration_mmhg * self._breath_rng.uniform(1 - spread, 1 + spread)
+            breaths.append((start + period, next_period, depth))
+            if len(breaths) > 64:
+                del breaths[:32]
+        for start, period, depth in reversed(breaths):
+            if start <= t_s:
+                return depth * math.sin(2 * math.pi * (t_s - start) / period)
+        start, period, depth = breaths[0]
+        return depth * math.sin(2 * math.pi * (t_s - start) / period)
 
     def _spikes_at(self, t_s: float) -> float:
         if t_s > self._horizon_s:
