@@ -25,9 +25,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 from controller.detectors import Verdict
 
+FloatArray = npt.NDArray[np.float64]
 BLOCK_S = 0.01
 SMOOTH_BLOCKS = 40  # 0.4 s mean
 MIN_PERIOD_S, MAX_PERIOD_S = 2.0, 8.0
@@ -40,7 +42,7 @@ MIN_LIMIT_MMHG = 4.0
 IRREGULARITY_SHARE = 0.8
 
 
-def breathing_period(rest_mmhg: Sequence[float]) -> tuple[int, float] | None:
+def breathing_period(rest_mmhg: Sequence[float] | FloatArray) -> tuple[int, float] | None:
     """(period in blocks, correlation) of the rest pressure, or None if it has no rhythm."""
     x = np.asarray(rest_mmhg, dtype=np.float64)
     n = x.size
