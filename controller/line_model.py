@@ -199,7 +199,7 @@ class LineModel:
         # long enough to average the artifacts out, short enough to see a blockage soon
         self.short_window_s = min(1.0, max(0.2, 3.0 * envelope / self.full_occlusion_slope))
         # CUSUM thresholds: twice what the artifacts made the CUSUMs do at rest (plus 2 mmHg),
-        # never above the envelope rule nor under 4 mmHg
+        # never above 1.3 envelopes (+1) nor under 4 mmHg
         ceiling = max(4.0, CEILING_ENVELOPES * envelope + 1.0)
         if rest_excursions is None:
             self.up_limit = self.down_limit = ceiling

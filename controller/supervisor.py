@@ -89,7 +89,7 @@ class Supervisor:
                 or (self.limiter.step(t, filtered) if self.limiter is not None else None)
                 or self.occlusion.on_block(t, line)
                 or self.comb.on_block(t, line.state == "monitoring", line.t_levelled)
-                or self.leak.on_block(t, self.line, filtered)
+                or self.leak.on_block(t, line, filtered)
             )
         else:
             self.baseline.add(t, filtered)
