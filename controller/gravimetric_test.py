@@ -176,7 +176,9 @@ async def run_gravimetric(
     samples: list[WeightSample] = []
     try:
         await balance.zero()
-        samples.append(await _sample(pump, balance, clock, 0.0))
+        # the weight at the start: nothing flows before RUN, so it is the weight at t = 0
+        before_run = await _sample(pump, balance, clock, clock.now_s())
+        samples.append(before_run.model_copy(update={"t_s": 0.0}))
         await pump.run()
         start_s = clock.now_s()
         for i in range(1, plan.samples + 1):

@@ -3,6 +3,7 @@ the simulator's clock running the two-hour protocol in seconds."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from pathlib import Path
 
@@ -54,6 +55,9 @@ async def test_the_iec_protocol_finds_the_bore_error_and_draws_the_trumpet(tmp_p
     plan = GravimetricPlan(rate_ml_h=1.0, **FIVE_ML)  # type: ignore[arg-type]
     report, rig = await measure(plan, speed=600)
     assert report.iec_conforming and len(report.samples) == 241
+    times = [s.t_s for s in report.samples]
+    assert times[0] == 0.0  # the weight at the pump's start, on the test's own time
+    assert all(abs(b - a - 30.0) < 3.0 for a, b in itertools.pairwise(times))
     # the simulated syringe's bore is 0.4 % larger than nominal; the lead screw wobbles
     assert report.mean_error_pct == pytest.approx(0.4, abs=0.25)
     spreads = [t.max_error_pct - t.min_error_pct for t in report.trumpet]
