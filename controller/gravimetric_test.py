@@ -27,6 +27,7 @@ from typing import Protocol
 import numpy as np
 from pydantic import BaseModel, Field, model_validator
 
+from controller.catalog import CatalogError, load_syringes
 from controller.gravimetry import (
     IEC_ANALYSIS_START_MIN,
     IEC_DURATION_MIN,
@@ -91,6 +92,20 @@ class GravimetricPlan(BaseModel):
         if self.analysis_start_s >= self.duration_min * 60 - 2 * self.interval_s:
             raise ValueError("analysis_start_min: leaves no analysis period before the end")
         return self
+
+    @classmethod
+    def for_syringe(cls, syringe_id: str, **settings: float) -> GravimetricPlan:
+        """The plan for a catalog syringe; ``CatalogError`` names the known ones."""
+        syringes = load_syringes()
+        if syringe_id not in syringes:
+            raise CatalogError(f"unknown syringe {syringe_id!r}; known: {', '.join(syringes)}")
+        syringe = syringes[syringe_id]
+        return cls(
+            diameter_mm=syringe.inner_diameter_mm,
+            capacity_ml=syringe.nominal_volume_ml,
+            syringe=syringe.id,
+            **settings,
+        )
 
     @property
     def analysis_start_s(self) -> float:

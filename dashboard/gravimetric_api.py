@@ -21,7 +21,7 @@ from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse, HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from controller.catalog import load_syringes
+from controller.catalog import CatalogError
 from controller.gravimetric_record import find_report, load_reports, save_report
 from controller.gravimetric_test import (
     GravimetricAborted,
@@ -164,22 +164,16 @@ def add_gravimetric_routes(
 
 
 def _plan(request: GravimetricRequest) -> GravimetricPlan:
-    syringes = load_syringes()
-    if request.syringe not in syringes:
-        raise HTTPException(
-            422, f"syringe: unknown {request.syringe!r}; known: {', '.join(syringes)}"
-        )
-    syringe = syringes[request.syringe]
     try:
-        return GravimetricPlan(
+        return GravimetricPlan.for_syringe(
+            request.syringe,
             rate_ml_h=request.rate_ml_h,
-            diameter_mm=syringe.inner_diameter_mm,
-            capacity_ml=syringe.nominal_volume_ml,
-            syringe=syringe.id,
             duration_min=request.duration_min,
             interval_s=request.interval_s,
             tolerance_pct=request.tolerance_pct,
         )
+    except CatalogError as exc:
+        raise HTTPException(422, f"syringe: {exc}") from None
     except ValidationError as exc:
         raise HTTPException(422, exc.errors()[0]["msg"]) from None
 

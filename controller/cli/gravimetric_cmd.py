@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from controller.calibration import default_store_dir
-from controller.catalog import CatalogError, load_syringes
+from controller.catalog import CatalogError
 from controller.gravimetric_record import save_report
 from controller.gravimetric_test import (
     Clock,
@@ -87,15 +87,9 @@ async def run(args: argparse.Namespace) -> int:
 
 
 def _plan(args: argparse.Namespace) -> GravimetricPlan:
-    syringes = load_syringes()
-    if args.syringe not in syringes:
-        raise CatalogError(f"unknown syringe {args.syringe!r}; known: {', '.join(syringes)}")
-    syringe = syringes[args.syringe]
-    return GravimetricPlan(
+    return GravimetricPlan.for_syringe(
+        args.syringe,
         rate_ml_h=args.rate_ml_h,
-        diameter_mm=syringe.inner_diameter_mm,
-        capacity_ml=syringe.nominal_volume_ml,
-        syringe=syringe.id,
         duration_min=args.duration_min,
         interval_s=args.interval_s,
         tolerance_pct=args.tolerance_pct,
