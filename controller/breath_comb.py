@@ -28,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from controller.detectors import Verdict
+from controller.swing import SwingMemory
 
 FloatArray = npt.NDArray[np.float64]
 BLOCK_S = 0.01
@@ -39,7 +40,7 @@ REFERENCE_TAU_S = 2.0
 SETTLE_S = 2.0  # after the line levelled off and one period of history
 PERSIST_S = 0.1
 MIN_LIMIT_MMHG = 4.0
-IRREGULARITY_SHARE = 0.8
+SETTLE_BREATHS = 3  # listened to after SETTLE_S before testing: their swing sets the limit
 
 
 def breathing_period(rest_mmhg: Sequence[float] | FloatArray) -> tuple[int, float] | None:
@@ -77,7 +78,8 @@ class BreathComb:
     def __init__(self) -> None:
         self.period = 0  # blocks; 0 = no rhythm found, the comb stays silent
         self.correlation = 0.0
-        self.limit_mmhg = MIN_LIMIT_MMHG
+        self.rest_limit_mmhg = MIN_LIMIT_MMHG
+        self.swing = SwingMemory()
         self.y = 0.0
         self.deviation = 0.0
         self._valid = False
@@ -93,20 +95,23 @@ class BreathComb:
     def period_s(self) -> float:
         return self.period * BLOCK_S
 
-    def learn(self, rest_mmhg: Sequence[float], envelope_mmhg: float) -> bool:
-        """Find the rhythm and the limit from the rest pressure before this fill.
+    @property
+    def limit_mmhg(self) -> float:
+        return self.swing.limit_mmhg(self.rest_limit_mmhg)
+
+    def learn(self, rest_mmhg: Sequence[float]) -> bool:
+        """Find the rhythm and the rest limit from the rest pressure before this fill.
 
         A few seconds at rest hold one or two breaths: too few to see how irregular the
-        breathing is. The limit therefore also stands above what a breath 20 % longer or
-        shorter than the last leaves behind (about 0.8 of the artifacts' peak-to-peak)."""
+        breathing is. That is learnt while infusing, from the downward swings of the
+        comb (``SwingMemory``): a blockage only ever pushes it up."""
         found = breathing_period(rest_mmhg)
         self.period = found[0] if found else 0
         self.correlation = found[1] if found else 0.0
+        self.swing = SwingMemory()
         if found:
             deviation = rest_deviation(rest_mmhg, self.period)
-            self.limit_mmhg = max(
-                MIN_LIMIT_MMHG, 1.5 * deviation + 1.5, IRREGULARITY_SHARE * envelope_mmhg
-            )
+            self.rest_limit_mmhg = max(MIN_LIMIT_MMHG, 1.5 * deviation + 1.5)
         self._values = [0.0] * (self.period + 1)
         self._held = [True] * (self.period + 1)
         self._count = 0
@@ -134,7 +139,8 @@ class BreathComb:
         self.y = smooth - self._values[lagged]
 
     def on_block(self, t: float, monitoring: bool, t_levelled: float) -> Verdict | None:
-        if not (self.period and monitoring) or t < t_levelled + self.period_s + SETTLE_S:
+        since_settled_s = t - t_levelled - self.period_s - SETTLE_S
+        if not (self.period and monitoring) or since_settled_s < 0:
             self._reference = None
             return None
         if not self._valid:
@@ -145,7 +151,9 @@ class BreathComb:
         self.deviation = self.y - self._reference
         if self.deviation < self.limit_mmhg / 2:
             self._reference += (self.y - self._reference) * BLOCK_S / REFERENCE_TAU_S
-        if self.deviation <= self.limit_mmhg:
+        self.swing.add(max(0.0, -self.deviation))
+        listening = since_settled_s < SETTLE_BREATHS * self.period_s
+        if listening or self.deviation <= self.limit_mmhg:
             self._since = -1.0
             return None
         if self._since < 0:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from controller.breath_comb import SMOOTH_BLOCKS, BreathComb
 from controller.detectors import Conditioner, OverPressure, SensorNoise, SensorSamples, Verdict
+from controller.fall_comb import FallComb
 from controller.line_model import BLOCK_S, Baseline, Leak, LineModel, LinePrior, Occlusion
 from controller.pressure_limit import PressureLimiter
 from drivers.transducer import BridgeEvent
@@ -54,6 +55,7 @@ class Supervisor:
         self.occlusion = Occlusion()
         self.leak = Leak()
         self.comb = BreathComb()
+        self.fall = FallComb()
 
     # ------------------------------------------------------------ the control path
     def on_sample(self, index: int, t: float, pressure_mmhg: float, raw: int) -> None:
@@ -84,15 +86,19 @@ class Supervisor:
             line = self.line
             line.update(t, filtered, rise, blocks[-1])
             self.comb.update(filtered, t < line.artifact_until + COMB_SMOOTH_S)
+            self.fall.update(t, blocks[-1])
+            monitoring = line.state == "monitoring"
             verdict = (
                 verdict
                 or (self.limiter.step(t, filtered) if self.limiter is not None else None)
                 or self.occlusion.on_block(t, line)
-                or self.comb.on_block(t, line.state == "monitoring", line.t_levelled)
+                or self.comb.on_block(t, monitoring, line.t_levelled)
+                or self.fall.on_block(t, monitoring, line.t_levelled)
                 or self.leak.on_block(t, line, filtered)
             )
         else:
             self.baseline.add(t, filtered)
+            self.fall.add_rest(t, self.conditioner.blocks[-1])
         if verdict is not None:
             self.trip(verdict)
 
@@ -111,7 +117,8 @@ class Supervisor:
         drift = self.line.drift_fraction * q_ml_s / prior.compliance_ml_per_mmhg
         excursions = self.baseline.rest_excursions(drift)
         self.line.start(t, q_ml_s, p_rest, envelope, prior, rest_excursions=excursions)
-        self.comb.learn(self.baseline.values(), envelope)
+        self.comb.learn(self.baseline.values())
+        self.fall.learn(self.comb.period)
         self.infusing = True
 
     def end_infusion(self) -> None:

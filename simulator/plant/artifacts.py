@@ -26,6 +26,9 @@ class ArtifactConfig(BaseModel):
     respiration_irregularity: float = Field(default=0.0, ge=0, le=0.5)
     cardiac_mmhg: float = Field(default=0.0, ge=0, le=20)
     cardiac_hz: float = Field(default=1.2, gt=0, le=4)
+    # beat-to-beat variability of the heart period and pulse depth, as a fraction (resting
+    # heart rate variability is a few per cent: RMSSD 20-50 ms at 60-80 beats per minute)
+    cardiac_irregularity: float = Field(default=0.0, ge=0, le=0.3)
     spikes_per_min: float = Field(default=0.0, ge=0, le=120)
     spike_mmhg: float = Field(default=20.0, ge=0, le=300)
     spike_decay_s: float = Field(default=0.08, gt=0, le=2)
@@ -40,10 +43,21 @@ class Artifacts:
         self._spike_rng = random.Random(seed + 7919)
         self._spikes: list[tuple[float, float]] = []  # (start s, signed amplitude mmHg)
         self._horizon_s = 0.0
-        self._breath_rng = random.Random(seed + 104729)
-        # irregular breathing: (start s, period s, amplitude mmHg); each breath starts and
-        # ends at a zero crossing, so the pressure stays continuous from breath to breath
-        self._breaths: list[tuple[float, float, float]] = []
+        c = config
+        self._breaths = IrregularRhythm(
+            c.respiration_hz,
+            c.respiration_mmhg,
+            c.respiration_irregularity,
+            self._resp_phase,
+            random.Random(seed + 104729),
+        )
+        self._beats = IrregularRhythm(
+            c.cardiac_hz,
+            c.cardiac_mmhg,
+            c.cardiac_irregularity,
+            self._card_phase,
+            random.Random(seed + 130363),
+        )
 
     def _extend_spikes(self, until_s: float) -> None:
         rate_per_s = self.config.spikes_per_min / 60.0
@@ -62,40 +76,21 @@ class Artifacts:
         c = self.config
         value = 0.0
         if c.respiration_mmhg and c.respiration_irregularity:
-            value += self._irregular_breath_at(t_s)
+            phase, depth = self._breaths.at(t_s)
+            value += depth * math.sin(phase)
         elif c.respiration_mmhg:
             value += c.respiration_mmhg * math.sin(
                 2 * math.pi * c.respiration_hz * t_s + self._resp_phase
             )
         if c.cardiac_mmhg:
-            phase = 2 * math.pi * c.cardiac_hz * t_s + self._card_phase
-            value += c.cardiac_mmhg * (0.8 * math.sin(phase) + 0.2 * math.sin(2 * phase))
+            if c.cardiac_irregularity:
+                phase, depth = self._beats.at(t_s)
+            else:
+                phase, depth = 2 * math.pi * c.cardiac_hz * t_s + self._card_phase, c.cardiac_mmhg
+            value += depth * (0.8 * math.sin(phase) + 0.2 * math.sin(2 * phase))
         if c.spikes_per_min:
             value += self._spikes_at(t_s)
         return value
-
-    def _irregular_breath_at(self, t_s: float) -> float:
-        c = self.config
-        breaths = self._breaths
-        if not breaths:
-            period = 1.0 / c.respiration_hz
-            start = -self._resp_phase / (2 * math.pi) * period
-            breaths.append((start, period, c.respiration_mmhg))
-        while breaths[-1][0] + breaths[-1][1] <= t_s:
-            start, period, _ = breaths[-1]
-            spread = c.respiration_irregularity
-            next_period = (1.0 / c.respiration_hz) * self._breath_rng.uniform(
-                1 - spread, 1 + spread
-            )
-            depth = c.respiration_mmhg * self._breath_rng.uniform(1 - spread, 1 + spread)
-            breaths.append((start + period, next_period, depth))
-            if len(breaths) > 64:
-                del breaths[:32]
-        for start, period, depth in reversed(breaths):
-            if start <= t_s:
-                return depth * math.sin(2 * math.pi * (t_s - start) / period)
-        start, period, depth = breaths[0]
-        return depth * math.sin(2 * math.pi * (t_s - start) / period)
 
     def _spikes_at(self, t_s: float) -> float:
         if t_s > self._horizon_s:
@@ -115,3 +110,39 @@ class Artifacts:
     def spike_times(self, until_s: float) -> list[float]:
         self._extend_spikes(until_s)
         return [t for t, _ in self._spikes if t <= until_s]
+
+
+class IrregularRhythm:
+    """Breaths or heartbeats of varying length and depth, cycle to cycle.
+
+    Each cycle's period and depth are drawn uniformly within +-``irregularity`` of the
+    mean; a cycle starts where the last one ended (phase 0), so the waveform stays
+    continuous. ``at`` gives the phase (radians) and depth of the cycle holding ``t_s``.
+    """
+
+    def __init__(
+        self, hz: float, depth: float, irregularity: float, phase: float, rng: random.Random
+    ) -> None:
+        self.mean_period_s = 1.0 / hz
+        self.depth = depth
+        self.irregularity = irregularity
+        self.rng = rng
+        start = -phase / (2 * math.pi) * self.mean_period_s
+        # (start s, period s, depth)
+        self._cycles: list[tuple[float, float, float]] = [(start, self.mean_period_s, depth)]
+
+    def at(self, t_s: float) -> tuple[float, float]:
+        cycles = self._cycles
+        while cycles[-1][0] + cycles[-1][1] <= t_s:
+            start, period, _ = cycles[-1]
+            spread = self.irregularity
+            next_period = self.mean_period_s * self.rng.uniform(1 - spread, 1 + spread)
+            depth = self.depth * self.rng.uniform(1 - spread, 1 + spread)
+            cycles.append((start + period, next_period, depth))
+            if len(cycles) > 64:
+                del cycles[:32]
+        for start, period, depth in reversed(cycles):
+            if start <= t_s:
+                return 2 * math.pi * (t_s - start) / period, depth
+        start, period, depth = cycles[0]
+        return 2 * math.pi * (t_s - start) / period, depth
