@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 import uvicorn
@@ -15,40 +17,122 @@ from controller.injection import State
 from dashboard.app import create_app
 from dashboard.runtime import Runtime, ServeSettings
 from dashboard.server import Server
-from tests.served_app import until
+from tests.controller_rig import sampled_until
 
 TOKEN = "browser-test-token"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+T = TypeVar("T")
+
+
+class ServedInThread:
+    """serve on the simulator in its own thread and event loop.
+
+    Playwright's client holds its event loop for up to 170 ms at a time (measured while
+    Chromium loads a page). Sharing that loop, the server read the transducer in bunches.
+    In its own thread the server's loop keeps running, though it still shares the GIL with
+    that client and two cores with Chromium and the simulator's process: on a loaded host
+    the stream stalled past 20 ms, and once past 200 ms, latching a link_lost alarm in the
+    middle of a test about the page. The staleness limit here is therefore 1 s; the 20 ms
+    limit is held in the API tests (no browser) and against the drivers in
+    test_transducer_driver.py. The test reads the
+    runtime's state across threads and runs coroutines on the server's loop with ``run``.
+    """
+
+    def __init__(self, settings: ServeSettings) -> None:
+        self.settings = settings
+        self._runtime: Runtime | None = None
+        self.port = 0
+        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server: Server | None = None
+        self._failure: BaseException | None = None
+        self._thread = threading.Thread(target=self._main, name="served", daemon=True)
+
+    def _main(self) -> None:
+        try:
+            asyncio.run(self._serve())
+        except BaseException as error:  # reported to the test by start() and stop()
+            self._failure = error
+            self._ready.set()
+
+    async def _serve(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._runtime = Runtime(self.settings)
+        config = uvicorn.Config(
+            create_app(self.settings, self._runtime),
+            host="127.0.0.1",
+            port=0,
+            log_level="critical",
+        )
+        self._server = Server(config)
+        task = asyncio.create_task(self._server.serve())
+        async with asyncio.timeout(20):
+            await self._server.ready.wait()
+        self.port = self._server.port
+        self._ready.set()
+        await task
+
+    @property
+    def runtime(self) -> Runtime:
+        assert self._runtime is not None, "not started"
+        return self._runtime
+
+    async def start(self) -> None:
+        self._thread.start()
+        assert await asyncio.to_thread(self._ready.wait, 30), "server did not start"
+        if self._failure is not None:
+            raise self._failure
+
+    async def stop(self) -> None:
+        if self._loop is not None and self._server is not None:
+            server = self._server
+            self._loop.call_soon_threadsafe(setattr, server, "should_exit", True)
+        await asyncio.to_thread(self._thread.join, 30)
+        assert not self._thread.is_alive(), "server did not stop"
+        if self._failure is not None:
+            raise self._failure
+
+    async def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run a coroutine on the server's loop (the runtime's objects live there)."""
+        assert self._loop is not None
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coroutine, self._loop))
+
+    async def until(self, done: Callable[[], bool], timeout_s: float = 10.0) -> None:
+        """Wait until ``done()`` holds, re-checked on every transducer sample, on the server's
+        loop (no polling)."""
+        assert self.runtime.bridge is not None
+        await self.run(sampled_until(self.runtime.bridge, done, timeout_s))
 
 
 @pytest.fixture
-async def page_on_sim(tmp_path: Path) -> AsyncIterator[tuple[Page, Runtime, Path]]:
+async def page_on_sim(tmp_path: Path) -> AsyncIterator[tuple[Page, ServedInThread, Path]]:
     assert shutil.which(CHROMIUM), "Debian's chromium is needed (make test installs it)"
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
-        page = await browser.new_page(viewport={"width": 1280, "height": 800})
-        await page.add_init_script(f"sessionStorage.setItem('injectctl-token', '{TOKEN}')")
-        # Playwright's client shares this process and its event loop with the server, and
-        # holds the loop for up to 170 ms at a time (measured while Chromium loads the page);
-        # the pty's 4 KB buffer then fills and the simulator's stream arrives in bunches. The
-        # 20 ms limit is held in the API tests (same server, simulator in its own process,
-        # no browser in the process) and against the drivers in test_transducer_driver.py.
-        settings = ServeSettings(sim=True, db=tmp_path / "db.sqlite", token=TOKEN, staleness_s=0.2)
-        runtime = Runtime(settings)
-        config = uvicorn.Config(
-            create_app(settings, runtime), host="127.0.0.1", port=0, log_level="critical"
-        )
-        server = Server(config)
-        task = asyncio.create_task(server.serve())
-        try:
-            async with asyncio.timeout(20):
-                await server.ready.wait()
-            await page.goto(f"http://127.0.0.1:{server.port}/")
-            yield page, runtime, tmp_path
-        finally:
-            server.should_exit = True
-            await task
-            await browser.close()
+    served = ServedInThread(
+        ServeSettings(sim=True, db=tmp_path / "db.sqlite", token=TOKEN, staleness_s=1.0)
+    )
+    await served.start()
+    try:
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+            try:
+                page = await browser.new_page(viewport={"width": 1280, "height": 800})
+                await page.add_init_script(f"sessionStorage.setItem('injectctl-token', '{TOKEN}')")
+                await page.goto(f"http://127.0.0.1:{served.port}/")
+                yield page, served, tmp_path
+            finally:
+                await browser.close()
+    finally:
+        await served.stop()
+
+
+async def _expect_state(page: Page, runtime: Runtime, state: str, timeout_ms: float) -> None:
+    """The page shows this state; if not, the failure names any alarm the controller latched."""
+    try:
+        await expect(page.locator("#state-badge")).to_have_text(state, timeout=timeout_ms)
+    except AssertionError as error:
+        controller = runtime.controller
+        alarm = controller.alarm if controller is not None else None
+        raise AssertionError(f"{error}\nlatched alarm: {alarm!r}") from error
 
 
 async def _plan_and_start(page: Page, runtime: Runtime, volume: str, rate: str) -> None:
@@ -69,16 +153,17 @@ async def _plan_and_start(page: Page, runtime: Runtime, volume: str, rate: str) 
 
 
 async def test_run_an_injection_see_it_move_and_stop_on_an_occlusion(
-    page_on_sim: tuple[Page, Runtime, Path],
+    page_on_sim: tuple[Page, ServedInThread, Path],
 ) -> None:
-    page, runtime, folder = page_on_sim
+    page, served, folder = page_on_sim
+    runtime = served.runtime
     sim, controller = runtime.sim, runtime.controller
     assert sim is not None and controller is not None
     await _plan_and_start(page, runtime, "2.0", "3.0")
     await page.wait_for_function("window.chartPoints() > 200", timeout=10_000)
     await page.wait_for_function("document.getElementById('progress').value > 0.05", timeout=10_000)
     await page.screenshot(path=folder / "running.png")
-    await until(runtime, lambda: controller.supervisor.line.state == "monitoring", 20)
+    await served.until(lambda: controller.supervisor.line.state == "monitoring", 20)
     await page.click("[data-tab=sim]")  # provoked from the page's simulator panel
     await page.select_option("#sim-fault", "occlusion")
     await page.click("#sim-provoke")
@@ -90,8 +175,8 @@ async def test_run_an_injection_see_it_move_and_stop_on_an_occlusion(
     await page.screenshot(path=folder / "alarm.png")
     injection = controller.active
     assert injection is not None
-    await until(runtime, lambda: any(e["kind"] == "alarm" for e in injection.events), 10)
-    assert not (await sim.state())["pump_moving"]  # stopped; the bounded relief has run
+    await served.until(lambda: any(e["kind"] == "alarm" for e in injection.events), 10)
+    assert not (await served.run(sim.state()))["pump_moving"]  # stopped; the bounded relief has run
     await page.click("#acknowledge")
     await expect(banner).to_be_hidden(timeout=5_000)
     await page.reload()  # nothing is lost: the state comes from the server
@@ -100,15 +185,16 @@ async def test_run_an_injection_see_it_move_and_stop_on_an_occlusion(
 
 
 async def test_stop_button_and_escape_stop_a_running_injection(
-    page_on_sim: tuple[Page, Runtime, Path],
+    page_on_sim: tuple[Page, ServedInThread, Path],
 ) -> None:
-    page, runtime, folder = page_on_sim
+    page, served, folder = page_on_sim
+    runtime = served.runtime
     sim, controller = runtime.sim, runtime.controller
     assert sim is not None and controller is not None
     assert controller.alarm is None, controller.alarm
     await _plan_and_start(page, runtime, "1.0", "2.0")
-    await until(
-        runtime, lambda: controller.active is not None and controller.active.delivered_ml > 0.02
+    await served.until(
+        lambda: controller.active is not None and controller.active.delivered_ml > 0.02
     )
     stop = page.locator("#stop")
     await expect(stop).to_be_visible()
@@ -116,14 +202,15 @@ async def test_stop_button_and_escape_stop_a_running_injection(
     await page.keyboard.press("Enter")
     await expect(page.locator("#state-badge")).to_have_text("stopped", timeout=5_000)
     assert controller.active is not None and controller.active.state is State.STOPPED
-    assert not (await sim.state())["pump_moving"]
+    assert not (await served.run(sim.state()))["pump_moving"]
     await page.screenshot(path=folder / "stopped.png")
 
 
 async def test_plan_a_procedure_run_a_target_and_review_it_in_the_records(
-    page_on_sim: tuple[Page, Runtime, Path],
+    page_on_sim: tuple[Page, ServedInThread, Path],
 ) -> None:
-    page, runtime, folder = page_on_sim
+    page, served, folder = page_on_sim
+    runtime = served.runtime
     sim, controller = runtime.sim, runtime.controller
     assert sim is not None and controller is not None
     await page.click("[data-tab=procedure]")
@@ -150,14 +237,14 @@ async def test_plan_a_procedure_run_a_target_and_review_it_in_the_records(
     await expect(page.locator("#waiting")).to_be_visible(timeout=15_000)  # between aliquots
     await page.screenshot(path=folder / "aliquot-pause.png")
     await page.click("#resume")
-    await expect(page.locator("#state-badge")).to_have_text("completed", timeout=20_000)
+    await _expect_state(page, runtime, "completed", 20_000)
     await page.click("[data-tab=procedure]")
     await expect(progress.first).to_contain_text("/ 0.6 mL")
     await expect(progress.first).not_to_contain_text("0.000 /")
     await page.click("[data-tab=records]")
     entry = page.locator("#injection-list tbody tr").first
     await expect(entry).to_contain_text("completed")
-    await controller.recorder.flush_trace()
+    await served.run(controller.recorder.flush_trace())
     await entry.click()
     await page.wait_for_function(
         "Number(document.getElementById('trace-chart').dataset.points) > 100", timeout=10_000
@@ -171,7 +258,7 @@ async def test_plan_a_procedure_run_a_target_and_review_it_in_the_records(
 
 @pytest.mark.parametrize(("width", "height"), [(1280, 800), (800, 1280), (1024, 768)])
 async def test_every_tab_fits_the_screen_with_stop_in_reach(
-    page_on_sim: tuple[Page, Runtime, Path], width: int, height: int
+    page_on_sim: tuple[Page, ServedInThread, Path], width: int, height: int
 ) -> None:
     """A 1280x800 panel and tablets in portrait and landscape: no sideways scrolling, STOP
     on screen on every tab."""
@@ -192,7 +279,7 @@ async def test_every_tab_fits_the_screen_with_stop_in_reach(
 
 
 async def test_run_the_gravimetric_test_on_the_simulated_bench_and_see_its_trumpet(
-    page_on_sim: tuple[Page, Runtime, Path],
+    page_on_sim: tuple[Page, ServedInThread, Path],
 ) -> None:
     page, _, folder = page_on_sim
     await page.click("[data-tab=calibration]")
