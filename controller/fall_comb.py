@@ -25,7 +25,8 @@ A handling spike jumps by several mmHg in 20 ms, far faster than any line or phy
 moves (a 10 mmHg breath at 0.3 Hz changes 0.4 mmHg in 20 ms): every value within
 ``HOLD_S`` of such a jump is marked, and d is not tested while any of its four terms is.
 
-Upward falls are the occlusion tests' business; this test only looks down. O(1) per
+A rise is the occlusion tests' business, and a fall as fast as a spike (a Luer coming
+apart) the collapse test's: this test looks down, at slow falls. O(1) per
 block on the control path with preallocated rings; the heart period is found once per
 fill, with numpy, on at most 10 s of rest.
 """
