@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from controller.breath_comb import BLOCK_S, BreathComb, breathing_period
+from controller.detectors import Verdict
 from controller.supervisor import Supervisor, SupervisorConfig
 from simulator.closed_loop import run_closed_loop
 from simulator.plant.artifacts import ArtifactConfig, Artifacts
@@ -72,7 +73,7 @@ def test_a_handling_spike_now_or_one_breath_ago_is_held() -> None:
     values[3100:3140] += 15.0  # 0.4 s at +15 mmHg, 25 s into the infusion
     rest = 600
 
-    def verdicts(hold: bool) -> list[object]:
+    def verdicts(hold: bool) -> list[Verdict | None]:
         comb = BreathComb()
         assert comb.learn(values[:rest].tolist())
         found = []

@@ -33,7 +33,8 @@ def tract_opening(values: np.ndarray, onset_s: float) -> np.ndarray:
     at 0.5 s, 7.6 at 1 s, then about 10 mmHg/s)."""
     t = np.arange(values.size) * BLOCK_S - REST_S - onset_s
     early = 7.6 * np.clip(t, 0.0, 1.0) ** 2
-    return values - early - 10.0 * np.clip(t - 1.0, 0.0, 3.0)
+    fallen: np.ndarray = values - early - 10.0 * np.clip(t - 1.0, 0.0, 3.0)
+    return fallen
 
 
 def run_fall(values: np.ndarray) -> tuple[float | None, FallComb]:
