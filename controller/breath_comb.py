@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from controller.detectors import Verdict
-from controller.swing import SwingMemory
+from controller.swing import SwingMemory, limit_mmhg
 
 FloatArray = npt.NDArray[np.float64]
 BLOCK_S = 0.01
@@ -40,6 +40,7 @@ REFERENCE_TAU_S = 2.0
 SETTLE_S = 2.0  # after the line levelled off and one period of history
 PERSIST_S = 0.1
 MIN_LIMIT_MMHG = 4.0
+EITHER_WAY_DELAY_CHUNKS = 6  # 3 s: an occlusion has been caught by then
 SETTLE_BREATHS = 3  # listened to after SETTLE_S before testing: their swing sets the limit
 
 
@@ -79,7 +80,8 @@ class BreathComb:
         self.period = 0  # blocks; 0 = no rhythm found, the comb stays silent
         self.correlation = 0.0
         self.rest_limit_mmhg = MIN_LIMIT_MMHG
-        self.swing = SwingMemory()
+        self.downward = SwingMemory()
+        self.either_way = SwingMemory(EITHER_WAY_DELAY_CHUNKS)
         self.y = 0.0
         self.deviation = 0.0
         self._valid = False
@@ -96,19 +98,25 @@ class BreathComb:
         return self.period * BLOCK_S
 
     @property
+    def swing_mmhg(self) -> float:
+        return max(self.downward.swing_mmhg, self.either_way.swing_mmhg)
+
+    @property
     def limit_mmhg(self) -> float:
-        return self.swing.limit_mmhg(self.rest_limit_mmhg)
+        return limit_mmhg(self.rest_limit_mmhg, self.swing_mmhg)
 
     def learn(self, rest_mmhg: Sequence[float]) -> bool:
         """Find the rhythm and the rest limit from the rest pressure before this fill.
 
         A few seconds at rest hold one or two breaths: too few to see how irregular the
-        breathing is. That is learnt while infusing, from the downward swings of the
-        comb (``SwingMemory``): a blockage only ever pushes it up."""
+        breathing is. That is learnt while infusing (``SwingMemory``): from the comb's
+        downward swings at once (a blockage only ever pushes it up), and from its swings
+        either way once 3 s old (by then a blockage has been caught)."""
         found = breathing_period(rest_mmhg)
         self.period = found[0] if found else 0
         self.correlation = found[1] if found else 0.0
-        self.swing = SwingMemory()
+        self.downward = SwingMemory()
+        self.either_way = SwingMemory(EITHER_WAY_DELAY_CHUNKS)
         if found:
             deviation = rest_deviation(rest_mmhg, self.period)
             self.rest_limit_mmhg = max(MIN_LIMIT_MMHG, 1.5 * deviation + 1.5)
@@ -151,7 +159,8 @@ class BreathComb:
         self.deviation = self.y - self._reference
         if self.deviation < self.limit_mmhg / 2:
             self._reference += (self.y - self._reference) * BLOCK_S / REFERENCE_TAU_S
-        self.swing.add(max(0.0, -self.deviation))
+        self.downward.add(max(0.0, -self.deviation))
+        self.either_way.add(abs(self.deviation))
         listening = since_settled_s < SETTLE_BREATHS * self.period_s
         if listening or self.deviation <= self.limit_mmhg:
             self._since = -1.0

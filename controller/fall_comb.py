@@ -41,7 +41,7 @@ import numpy as np
 import numpy.typing as npt
 
 from controller.detectors import Verdict
-from controller.swing import SwingMemory
+from controller.swing import SwingMemory, limit_mmhg
 
 FloatArray = npt.NDArray[np.float64]
 BLOCK_S = 0.01
@@ -154,7 +154,7 @@ class FallComb:
 
     @property
     def limit_mmhg(self) -> float:
-        return self.swing.limit_mmhg(self.rest_limit_mmhg)
+        return limit_mmhg(self.rest_limit_mmhg, self.swing.swing_mmhg)
 
     def add_rest(self, t: float, block_mmhg: float) -> None:
         self.rest.append(block_mmhg)

@@ -5,7 +5,9 @@ Both combs cancel breathing by comparing the pressure with its value one breath 
 A breath longer or deeper than the one before leaves a residue that swings both ways,
 while a fault moves the output one way only. Each comb therefore listens for a few
 breaths after the line levels off, then tests against twice the largest swing seen the
-other way (or both ways, old enough that a fault being caught now cannot be in it).
+other way, or either way once old enough that a fault being caught now cannot be in it
+(the reference a comb's output is measured from follows it part of the way, so one
+direction alone can understate the residue).
 Kept as maxima of 0.5 s chunks, so the memory is O(1) per block; never forgotten within
 a fill, so a calm minute does not lower the guard against the next deep breath.
 """
@@ -38,5 +40,7 @@ class SwingMemory:
         if len(self._chunks) > self.delay_chunks:
             self.swing_mmhg = max(self.swing_mmhg, self._chunks.popleft())
 
-    def limit_mmhg(self, floor_mmhg: float) -> float:
-        return max(floor_mmhg, MARGIN * self.swing_mmhg + OFFSET_MMHG)
+
+def limit_mmhg(floor_mmhg: float, swing_mmhg: float) -> float:
+    """Twice the swing plus 1.5 mmHg, never below the floor (what the rest showed)."""
+    return max(floor_mmhg, MARGIN * swing_mmhg + OFFSET_MMHG)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -111,3 +112,29 @@ def test_occlusion_at_a_fifth_of_a_millilitre_a_minute_within_three_seconds() ->
     assert result.verdict is not None and result.verdict.kind == "occlusion", result.verdict
     assert result.latency_s is not None and 0 < result.latency_s < 3.0
     assert math.isfinite(result.delivered_ml)
+
+
+@pytest.mark.parametrize("seed", [1, 6])
+def test_deep_irregular_breathing_in_the_lung_never_trips_it(seed: int) -> None:
+    """10 mmHg breaths varying +-15 %, pulse +-5 %: with only its downward swings to learn
+    from (its reference follows them part of the way) the comb raised a false occlusion on
+    both seeds; it learns from its swings either way once 3 s old."""
+    scenario = load_scenario("normal-lung-virus-1ml")
+    artifacts = scenario.artifacts.model_copy(
+        update={
+            "respiration_mmhg": 10.0,
+            "respiration_irregularity": 0.15,
+            "cardiac_irregularity": 0.05,
+        }
+    )
+    deep = scenario.model_copy(update={"artifacts": artifacts})
+    made: list[Supervisor] = []
+
+    def supervisor(stop: Callable[[Verdict], None]) -> Supervisor:
+        made.append(Supervisor(SupervisorConfig(), stop))
+        return made[-1]
+
+    result = run_closed_loop(deep, supervisor, seed=seed)
+    assert result.verdict is None, result.verdict
+    comb = made[0].comb
+    assert comb.period and comb.either_way.swing_mmhg > comb.downward.swing_mmhg

@@ -124,7 +124,13 @@ def test_supervisor_catches_the_fault_against_its_true_onset(
 
 
 @pytest.mark.parametrize(
-    "scenario", ["normal-liver-saline-1ml", "normal-lung-virus-1ml", "normal-subcut-motion-spikes"]
+    "scenario",
+    [
+        "normal-liver-saline-1ml",
+        "normal-lung-virus-1ml",
+        "normal-lung-deep-breathing-1ml",
+        "normal-subcut-motion-spikes",
+    ],
 )
 def test_no_false_alarm_through_breathing_heartbeat_and_handling(scenario: str) -> None:
     result = run_closed_loop(load_scenario(scenario), _model, seed=4)
