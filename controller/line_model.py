@@ -355,7 +355,7 @@ class Leak:
         if line.state == "idle" or t - line.t_start < 0.3:
             self._collapse_since = -1.0
             return None
-        collapse_at = line.p_rest - max(3.0, 0.5 * line.envelope + 3.0)
+        collapse_at = line.p_rest - 0.5 * line.envelope - 3.0  # a deep breath reaches envelope/2
         if filtered < collapse_at:
             if self._collapse_since < 0:
                 self._collapse_since = t
