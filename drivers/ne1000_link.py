@@ -30,7 +30,7 @@ from drivers.ne1000_protocol import (
     encode_safe,
     parse_reply,
 )
-from drivers.transport import SerialTransport
+from drivers.transport import LinkClosed, SerialTransport
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +179,13 @@ class NE1000Link:
         # A reply nobody waits for any more (timed out, forgotten, or a stop path's STP) may
         # still fail when the link closes; that is not news, so it is marked as seen.
         fut.add_done_callback(_mark_seen)
-        self.transport.write_nowait(self.frame(command, safe=safe))
+        try:
+            self.transport.write_nowait(self.frame(command, safe=safe))
+        except LinkClosed as closed:
+            # closing (unplugged, or closed at shutdown) before its loss was reported: a
+            # pump error like any other, so a stop path that tries the interlock next does
+            fut.cancel()
+            raise PumpLinkLost(f"{self.transport.url}: {closed}") from closed
         self.last_tx_mono_s = time.monotonic()
         self._pending.append(fut)
         return fut

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import pytest
 
 from controller.controller import StartRefused
+from controller.detectors import Verdict
 from controller.injection import State, StateError
 from controller.recorder import read_rows
 from drivers.ne1000_protocol import PumpAlarm
@@ -138,6 +140,25 @@ async def test_a_device_that_goes_quiet_stops_the_infusion(
         await sim_rig.until(lambda: not sim_rig.pump.model.status.moving, timeout_s=1)
         sim_rig.bridge.faults.clear()
         sim_rig.pump.faults.clear()
+
+
+async def test_the_interlock_is_asserted_even_when_the_pumps_port_is_already_closing(
+    sim_rig: SimRig, tmp_path: Path
+) -> None:
+    """A hub unplugged takes both ports: the pump's transport may be closing, its loss not
+    yet reported, when the bridge's verdict arrives. STP then fails; the interlock must
+    still go out (once, STP raised past the stop path and the interlock never did)."""
+    async with controller_on(sim_rig, tmp_path / "db.sqlite") as controller:
+        injection = controller.create_injection(request(2.0, 3.0))
+        await controller.start_injection(injection.id)
+        await sim_rig.until(lambda: sim_rig.plant.delivered_ml > 0.05)
+        serial = controller.pump.transport._transport  # the OS handle itself
+        assert serial is not None
+        serial.close()  # closing now; connection_lost comes a loop turn later
+        controller.supervisor.trip(Verdict("link_lost", "transducer: test", time.monotonic()))
+        assert injection.state is State.ALARM
+        await sim_rig.until(lambda: sim_rig.bridge.interlock, timeout_s=1)
+        await sim_rig.until(lambda: not sim_rig.pump.model.status.moving, timeout_s=1)
 
 
 async def test_kill_9_mid_injection_stops_the_pump_and_leaves_a_complete_record(
