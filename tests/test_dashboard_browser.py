@@ -10,14 +10,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-import uvicorn
 from playwright.async_api import Page, async_playwright, expect
 
 from controller.injection import State
-from dashboard.app import create_app
 from dashboard.runtime import Runtime, ServeSettings
-from dashboard.server import Server
-from tests.controller_rig import sampled_until
+from tests.served_app import serving, until
 
 TOKEN = "browser-test-token"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -34,17 +31,17 @@ class ServedInThread:
     the stream stalled past 20 ms, and once past 200 ms, latching a link_lost alarm in the
     middle of a test about the page. The staleness limit here is therefore 1 s; the 20 ms
     limit is held in the API tests (no browser) and against the drivers in
-    test_transducer_driver.py. The test reads the
-    runtime's state across threads and runs coroutines on the server's loop with ``run``.
+    test_transducer_driver.py. The test reads the runtime's state across threads and runs
+    coroutines on the server's loop with ``run``.
     """
 
     def __init__(self, settings: ServeSettings) -> None:
         self.settings = settings
         self._runtime: Runtime | None = None
-        self.port = 0
+        self.base = ""
         self._ready = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._server: Server | None = None
+        self._stop: asyncio.Event | None = None
         self._failure: BaseException | None = None
         self._thread = threading.Thread(target=self._main, name="served", daemon=True)
 
@@ -57,20 +54,12 @@ class ServedInThread:
 
     async def _serve(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._runtime = Runtime(self.settings)
-        config = uvicorn.Config(
-            create_app(self.settings, self._runtime),
-            host="127.0.0.1",
-            port=0,
-            log_level="critical",
-        )
-        self._server = Server(config)
-        task = asyncio.create_task(self._server.serve())
-        async with asyncio.timeout(20):
-            await self._server.ready.wait()
-        self.port = self._server.port
-        self._ready.set()
-        await task
+        self._stop = asyncio.Event()
+        async with serving(self.settings) as served:
+            self._runtime = served.runtime
+            self.base = served.base
+            self._ready.set()
+            await self._stop.wait()
 
     @property
     def runtime(self) -> Runtime:
@@ -84,9 +73,8 @@ class ServedInThread:
             raise self._failure
 
     async def stop(self) -> None:
-        if self._loop is not None and self._server is not None:
-            server = self._server
-            self._loop.call_soon_threadsafe(setattr, server, "should_exit", True)
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
         await asyncio.to_thread(self._thread.join, 30)
         assert not self._thread.is_alive(), "server did not stop"
         if self._failure is not None:
@@ -100,8 +88,7 @@ class ServedInThread:
     async def until(self, done: Callable[[], bool], timeout_s: float = 10.0) -> None:
         """Wait until ``done()`` holds, re-checked on every transducer sample, on the server's
         loop (no polling)."""
-        assert self.runtime.bridge is not None
-        await self.run(sampled_until(self.runtime.bridge, done, timeout_s))
+        await self.run(until(self.runtime, done, timeout_s))
 
 
 @pytest.fixture
@@ -117,7 +104,7 @@ async def page_on_sim(tmp_path: Path) -> AsyncIterator[tuple[Page, ServedInThrea
             try:
                 page = await browser.new_page(viewport={"width": 1280, "height": 800})
                 await page.add_init_script(f"sessionStorage.setItem('injectctl-token', '{TOKEN}')")
-                await page.goto(f"http://127.0.0.1:{served.port}/")
+                await page.goto(f"{served.base}/")
                 yield page, served, tmp_path
             finally:
                 await browser.close()
