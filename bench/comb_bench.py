@@ -55,7 +55,7 @@ def main() -> None:
         breath.learn(rest)
         learn_breath.append(time.perf_counter() - started)
         for k, value in enumerate(rest):
-            fall.add_rest(k * BLOCK_S, value)
+            fall.add_rest(k * BLOCK_S, value, value - rest[k - 2] if k >= 2 else 0.0)
         started = time.perf_counter()
         fall.learn(found[0])
         learn_fall.append(time.perf_counter() - started)
@@ -68,7 +68,7 @@ def main() -> None:
         return breath.on_block(k * BLOCK_S, True, -100.0)
 
     def fall_step(k: int) -> object:
-        fall.update(k * BLOCK_S, values[k])
+        fall.update(k * BLOCK_S, values[k], values[k] - values[k - 2])
         return fall.on_block(k * BLOCK_S, True, -100.0)
 
     state = [0.0, 0.0]

@@ -128,7 +128,6 @@ class FallComb:
         self.deviation = 0.0
         self.d = 0.0
         self._hold_until = -math.inf
-        self._previous: deque[float] = deque(maxlen=3)  # the block 20 ms ago is first
         self._valid = False
         self._reset_rings(1)
 
@@ -156,16 +155,16 @@ class FallComb:
     def limit_mmhg(self) -> float:
         return limit_mmhg(self.rest_limit_mmhg, self.swing.swing_mmhg)
 
-    def add_rest(self, t: float, block_mmhg: float) -> None:
+    def add_rest(self, t: float, block_mmhg: float, rise_mmhg: float) -> None:
+        """One 10 ms block median at rest; ``rise_mmhg``: how far the block medians moved in
+        the last 20 ms (the supervisor's, shared with the line model's spike test)."""
         self.rest.append(block_mmhg)
-        self.rest_held.append(self._jumped(t, block_mmhg))
+        self.rest_held.append(self._jumped(t, rise_mmhg))
 
-    def _jumped(self, t: float, block_mmhg: float) -> bool:
+    def _jumped(self, t: float, rise_mmhg: float) -> bool:
         """True while a spike's jump (up or down) is under ``HOLD_S`` old."""
-        previous = self._previous
-        if previous and abs(block_mmhg - previous[0]) > JUMP_MMHG:
+        if abs(rise_mmhg) > JUMP_MMHG:
             self._hold_until = t + HOLD_S
-        previous.append(block_mmhg)
         return t < self._hold_until
 
     def learn(self, breath_blocks: int) -> bool:
@@ -199,9 +198,9 @@ class FallComb:
         return max(MIN_LIMIT_MMHG, 2.0 * float(np.max(np.abs(d - np.median(d)))) + 1.0)
 
     # ------------------------------------------------------------ the control path
-    def update(self, t: float, block_mmhg: float) -> None:
-        """One 10 ms block median while infusing."""
-        jumped = self._jumped(t, block_mmhg)
+    def update(self, t: float, block_mmhg: float, rise_mmhg: float) -> None:
+        """One 10 ms block median while infusing (``rise_mmhg`` as for ``add_rest``)."""
+        jumped = self._jumped(t, rise_mmhg)
         if not self.lags:
             return
         k = self._count

@@ -71,6 +71,9 @@ class Supervisor:
 
     def _on_block(self, t: float) -> None:
         filtered = self.conditioner.filtered
+        blocks = self.conditioner.blocks
+        # how far the 10 ms block medians moved in 20 ms: handling spikes are told by it
+        rise = blocks[-1] - blocks[-3] if len(blocks) >= 3 else 0.0
         verdict = self.noise.on_block(t, self.conditioner)
         if self.infusing and self.limiter is not None and self.limiter.changes:
             # The rate is being managed: the line model's constant-rate tests no longer
@@ -81,12 +84,10 @@ class Supervisor:
                 or self.leak.on_block(t, self.line, filtered)
             )
         elif self.infusing:
-            blocks = self.conditioner.blocks
-            rise = blocks[-1] - blocks[-3] if len(blocks) >= 3 else 0.0
             line = self.line
             line.update(t, filtered, rise, blocks[-1])
             self.comb.update(filtered, t < line.artifact_until + COMB_SMOOTH_S)
-            self.fall.update(t, blocks[-1])
+            self.fall.update(t, blocks[-1], rise)
             monitoring = line.state == "monitoring"
             verdict = (
                 verdict
@@ -98,7 +99,7 @@ class Supervisor:
             )
         else:
             self.baseline.add(t, filtered)
-            self.fall.add_rest(t, self.conditioner.blocks[-1])
+            self.fall.add_rest(t, blocks[-1], rise)
         if verdict is not None:
             self.trip(verdict)
 

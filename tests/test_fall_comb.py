@@ -37,18 +37,23 @@ def tract_opening(values: np.ndarray, onset_s: float) -> np.ndarray:
     return fallen
 
 
+def rise(values: np.ndarray, k: int) -> float:
+    """What the supervisor passes: the block medians' move over the last 20 ms."""
+    return float(values[k] - values[k - 2]) if k >= 2 else 0.0
+
+
 def run_fall(values: np.ndarray) -> tuple[float | None, FallComb]:
     """Rest for the first 6 s, then infusing with the line levelled: the first alarm time
     (from the start of the infusion) and the comb."""
     rest = round(REST_S / BLOCK_S)
     comb = FallComb()
     for k in range(rest):
-        comb.add_rest(k * BLOCK_S, float(values[k]))
+        comb.add_rest(k * BLOCK_S, float(values[k]), rise(values, k))
     breath = breathing_period(values[:rest])
     assert comb.learn(breath[0] if breath else 0)
     for k, value in enumerate(values[rest:]):
         t = k * BLOCK_S
-        comb.update(REST_S + t, float(value))
+        comb.update(REST_S + t, float(value), rise(values, rest + k))
         verdict = comb.on_block(t, monitoring=True, t_levelled=0.0)
         if verdict is not None:
             assert verdict.kind == "leak" and "cancelled" in verdict.detail
