@@ -57,8 +57,9 @@ def main() -> None:
         for k, value in enumerate(rest):
             fall.add_rest(k * BLOCK_S, value, value - rest[k - 2] if k >= 2 else 0.0)
         started = time.perf_counter()
-        fall.learn(found[0])
+        listening = fall.learn(found[0])
         learn_fall.append(time.perf_counter() - started)
+        assert listening, "no heartbeat found at rest: the fall comb would be timed silent"
     print("once per fill, on 10 s of rest (50 fills)")
     print(f"  breathing comb learn  {summary_us(learn_breath)}")
     print(f"  fall comb learn       {summary_us(learn_fall)}")
