@@ -29,6 +29,7 @@ from controller.plan import Checklist, aliquot_volumes, next_sector
 from controller.pressure_limit import ManagedRate
 from controller.recorder import Recorder, utc_now
 from controller.supervisor import Supervisor
+from controller.tasks import cancel_and_wait
 from drivers.ne1000 import NE1000
 from drivers.ne1000_link import PumpLinkLost, PumpTimeout
 from drivers.ne1000_protocol import PumpAlarmRaised, PumpError, PumpReply
@@ -106,10 +107,7 @@ class Controller:
         if self.active is not None and self.active.state in (State.RUNNING, State.PAUSED):
             with contextlib.suppress(PumpError, BridgeError):
                 await self.stop_injection(self.active.id)
-        for task in [t for t in (self._monitor, *self._tasks) if t is not None]:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._monitor, *self._tasks)
         for remove in self._remove:
             remove()
 

@@ -11,7 +11,6 @@ balance on a second port and the pump off the patient line: the CLI does that.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -30,6 +29,7 @@ from controller.gravimetric_test import (
     WeightSample,
     run_gravimetric,
 )
+from controller.tasks import cancel_and_wait
 from drivers.balance import Balance
 from drivers.mtsics import BalanceError
 from drivers.ne1000 import NE1000
@@ -74,10 +74,7 @@ class GravimetricBench:
         self.task = asyncio.create_task(self._run(plan, speed), name="gravimetric-bench")
 
     async def stop(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
+        await cancel_and_wait(self.task)
 
     async def _run(self, plan: GravimetricPlan, speed: float) -> None:
         try:

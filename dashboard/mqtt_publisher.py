@@ -27,6 +27,7 @@ import aiomqtt
 
 from controller.config import MqttConfig
 from controller.recorder import utc_now
+from controller.tasks import cancel_and_wait
 from dashboard.telemetry import Client, TelemetryBus
 
 SCHEMA = 1
@@ -94,9 +95,7 @@ class MqttPublisher:
         try:
             await self._say_offline()
         finally:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
             if self._samples is not None:
                 self.bus.unsubscribe(self._samples)

@@ -305,7 +305,8 @@ class NE1000:
         """Stop (the pump pauses; a second STP would reset its program) and confirm."""
         fut = self.stop_nowait()
         try:
-            reply = await asyncio.wait_for(asyncio.shield(fut), self.command_timeout_s)
+            async with asyncio.timeout(self.command_timeout_s):
+                reply = await asyncio.shield(fut)
         except TimeoutError:
             self.link.forget(fut)
             status = await self.status()

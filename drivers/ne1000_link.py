@@ -195,7 +195,8 @@ class NE1000Link:
     ) -> PumpReply:
         fut = self.send_nowait(command, safe=safe)
         try:
-            return await asyncio.wait_for(asyncio.shield(fut), timeout_s)
+            async with asyncio.timeout(timeout_s):
+                return await asyncio.shield(fut)
         except TimeoutError:
             self.forget(fut)
             raise PumpTimeout(

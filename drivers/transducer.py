@@ -298,7 +298,8 @@ class TransducerBridge:
             future: asyncio.Future[m.Status] = asyncio.get_running_loop().create_future()
             self._status_waiters.append(future)
             try:
-                return await asyncio.wait_for(future, timeout_s)
+                async with asyncio.timeout(timeout_s):
+                    return await future
             except TimeoutError:
                 raise BridgeTimeout(f"no STATUS from the bridge in {timeout_s:.1f} s") from None
         return self.status

@@ -150,7 +150,8 @@ class TransducerLink:
         seq = self.send_nowait(command)
         self._pending[seq] = future
         try:
-            result = await asyncio.wait_for(future, timeout_s)
+            async with asyncio.timeout(timeout_s):
+                result = await future
         except TimeoutError:
             raise BridgeTimeout(f"no ACK from the bridge for {name} in {timeout_s:.3f} s") from None
         finally:
@@ -166,7 +167,8 @@ class TransducerLink:
         self._hello_waiters.append(future)
         self.send_nowait(m.hello_request())
         try:
-            return await asyncio.wait_for(future, timeout_s)
+            async with asyncio.timeout(timeout_s):
+                return await future
         except TimeoutError:
             raise BridgeTimeout(f"no HELLO from the bridge in {timeout_s:.3f} s") from None
         finally:
@@ -190,7 +192,8 @@ class TransducerLink:
         nonce = self.ping_nowait()
         self._pong_waiters[nonce] = future
         try:
-            return await asyncio.wait_for(future, timeout_s)
+            async with asyncio.timeout(timeout_s):
+                return await future
         except TimeoutError:
             raise BridgeTimeout(f"no PONG from the bridge in {timeout_s:.3f} s") from None
         finally:

@@ -176,7 +176,8 @@ class SerialTransport:
                 )
             self._waiter = asyncio.get_running_loop().create_future()
             try:
-                await asyncio.wait_for(self._waiter, remaining)
+                async with asyncio.timeout(remaining):
+                    await self._waiter
             except TimeoutError:
                 pass
             finally:
@@ -240,8 +241,8 @@ async def open_serial(
     loop = asyncio.get_running_loop()
     extra: dict[str, object] = {} if "://" in url else {"exclusive": True}
     try:
-        transport, _ = await asyncio.wait_for(
-            serial_asyncio_fast.create_serial_connection(
+        async with asyncio.timeout(timeout_s):
+            transport, _ = await serial_asyncio_fast.create_serial_connection(
                 loop,
                 lambda: _Protocol(link),
                 url,
@@ -250,9 +251,7 @@ async def open_serial(
                 stopbits=stop_bits,
                 bytesize=8,
                 **extra,
-            ),
-            timeout_s,
-        )
+            )
     except TimeoutError as exc:
         raise PortOpenError(f"cannot open {url}: no answer from the OS in {timeout_s} s") from exc
     except (serial.SerialException, ValueError, OSError) as exc:

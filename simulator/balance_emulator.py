@@ -11,12 +11,12 @@ edge reads over capacity), ``inject_garbage``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from controller.tasks import cancel_and_wait
 from drivers.mtsics import CRLF, MAX_LINE_BYTES, format_weight
 from simulator.delivery import ScaledClock
 from simulator.pty_link import PtyLink
@@ -68,11 +68,7 @@ class BalanceEmulator:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(*self._tasks)
         self.link.unplug()
 
     @property

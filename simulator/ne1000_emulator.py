@@ -11,13 +11,13 @@ starts with ``!!``, see :meth:`PumpFaults.apply_inband`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from controller.tasks import cancel_and_wait
 from drivers.ne1000_protocol import CR, ETX, STX, crc16_xmodem, encode_safe
 from simulator.ne1000_model import NE1000Model, PlungerHook
 from simulator.pty_link import PtyLink
@@ -147,12 +147,7 @@ class NE1000Emulator:
         self._ticker = asyncio.create_task(self._tick(), name="ne1000-emulator-tick")
 
     async def stop(self) -> None:
-        tasks = [t for t in (self._ticker, *self._tasks) if t is not None]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._ticker, *self._tasks)
         self._tasks.clear()
         self.link.unplug()
 

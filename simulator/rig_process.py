@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from controller.tasks import cancel_and_wait
 from simulator.rig import SimRig
 from simulator.scenario import FAULT_KINDS, Scenario
 
@@ -227,9 +228,7 @@ async def _serve(conn: Connection, rig: SimRig) -> None:
         await done.wait()
     finally:
         loop.remove_reader(conn.fileno())
-        for pending in waiting:
-            pending.cancel()
-        await asyncio.gather(*waiting, return_exceptions=True)
+        await cancel_and_wait(*waiting)
         await rig.stop()
 
 

@@ -106,7 +106,8 @@ async def _inject(args: argparse.Namespace, controller: Controller) -> int:
     try:
         while injection.state not in FINAL and not stop.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), PROGRESS_PERIOD_S)  # progress display period
+                async with asyncio.timeout(PROGRESS_PERIOD_S):  # progress display period
+                    await stop.wait()
             print(
                 f"{injection.state:9s} {injection.delivered_ml * 1e3:7.1f} uL "
                 f"{controller.supervisor.last_pressure_mmhg:7.1f} mmHg",

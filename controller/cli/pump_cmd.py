@@ -141,7 +141,8 @@ async def _follow(
         if not (await pump.status()).moving:
             break
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(interrupted.wait(), 0.25)
+            async with asyncio.timeout(0.25):
+                await interrupted.wait()
     infused, _ = await pump.dispensed_ml()
     _draw(infused, volume_ml, rate_ml_min, time.monotonic() - start)
     return infused

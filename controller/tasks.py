@@ -1,0 +1,42 @@
+"""Ending an owned task for certain.
+
+Every task in injectctl has an owner that cancels it and waits for it to end. On Python
+3.11, the version this project runs, a plain ``task.cancel()`` followed by
+``with suppress(CancelledError): await task`` is not enough, for two reasons:
+
+* ``asyncio.wait_for``, which libraries use inside their calls (aiomqtt in every publish),
+  returns the inner result and drops a cancel that lands in the same loop iteration as the
+  inner future completing (CPython gh-86296, gone with 3.12's rewrite on
+  ``asyncio.timeout``). The task runs on as if never cancelled and its owner waits for
+  ever: the MQTT publisher hung a shutdown this way under CI load.
+* ``suppress(CancelledError)`` around ``await task`` also swallows a cancel aimed at the
+  owner itself.
+
+So the owner repeats the cancel until the task has ended, and waits with ``asyncio.wait``,
+which never raises the task's CancelledError and never absorbs the owner's own. Our own
+code uses ``asyncio.timeout`` rather than ``asyncio.wait_for`` (tests/test_tasks.py checks).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+RECANCEL_S = 0.5  # a task still running this long after a cancel is cancelled again
+
+
+async def cancel_and_wait(
+    *tasks: asyncio.Future[Any] | None, recancel_s: float = RECANCEL_S
+) -> None:
+    """Cancel the tasks, wait until every one has ended, then raise the first error one of
+    them ended with (other than being cancelled), as ``await task`` would have."""
+    owned = [task for task in tasks if task is not None]
+    pending = {task for task in owned if not task.done()}
+    while pending:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=recancel_s)
+    errors = [task.exception() for task in owned if not task.cancelled()]
+    first = next((error for error in errors if error is not None), None)
+    if first is not None:
+        raise first
