@@ -166,6 +166,7 @@ class LineModel:
         self._long = SlidingSlope(round(LEVEL_WINDOW_S / BLOCK_S), BLOCK_S)
         self._short = SlidingSlope(100, BLOCK_S)
         self.artifact_until = 0.0
+        self.jump_until = 0.0
         self.up_limit = self.down_limit = DEFAULT_ENVELOPE_MMHG + 1.0
         self.t_levelled = 0.0
         self._t_last = 0.0
@@ -239,6 +240,11 @@ class LineModel:
         self.slope_short = self._short.add(filtered if block is None else block)
         if fast_rise_mmhg > SPIKE_RISE_MMHG:
             self.artifact_until = t + SPIKE_HOLD_S
+        if abs(fast_rise_mmhg) > SPIKE_RISE_MMHG:
+            # A spike either way sits in the short slope's window (block medians, not the
+            # median-filtered level the CUSUMs read) until it has decayed and left it; a
+            # downward one drags the slope down, then lifts it as it leaves: a false rebound.
+            self.jump_until = t + SPIKE_HOLD_S + self.short_window_s
         if t < self.artifact_until:
             return
         if self.state == "learning":
@@ -258,7 +264,9 @@ class LineModel:
         full = self.full_occlusion_slope
         # Only where a blockage climbs far faster than breathing swings (high rates): there
         # the slope of the start transient may only fall, and a rise again is a blockage.
-        if age > REBOUND_AFTER_S and full >= REBOUND_MIN_RATIO * self.envelope:
+        if t < self.jump_until:
+            self.rebounding = False
+        elif age > REBOUND_AFTER_S and full >= REBOUND_MIN_RATIO * self.envelope:
             self.min_slope = max(0.0, min(self.min_slope, self.slope_short))
             self.rebounding = (
                 self.min_slope < 0.6 * full

@@ -64,7 +64,24 @@ async def serving(settings: ServeSettings) -> AsyncIterator[Served]:
 async def until(runtime: Runtime, done: Callable[[], bool], timeout_s: float = 10.0) -> None:
     """Wait until ``done()`` holds, re-checked on every transducer sample (no polling)."""
     assert runtime.bridge is not None
-    await sampled_until(runtime.bridge, done, timeout_s)
+    try:
+        await sampled_until(runtime.bridge, done, timeout_s)
+    except TimeoutError:
+        raise AssertionError(f"not so within {timeout_s} s: {_situation(runtime)}") from None
+
+
+def _situation(runtime: Runtime) -> str:
+    """What a failed wait needs to say: the alarm, the injection's state, the line's."""
+    controller, bridge = runtime.controller, runtime.bridge
+    if controller is None or bridge is None:
+        return "no controller"
+    alarm = controller.alarm
+    active = controller.active
+    return (
+        f"alarm {alarm.kind + ': ' + alarm.detail if alarm else None}; "
+        f"injection {active.state.value if active else None}; "
+        f"line {controller.supervisor.line.state}; bridge {bridge.stats}"
+    )
 
 
 async def start_running(served: Served, **body: object) -> str:
