@@ -28,6 +28,13 @@ BODY = {
     "target": "liver segment VI",
     "checklist_confirmed": True,
 }
+# The served app's tests are about the API, the record and the telemetry. Their emulated
+# bridge is a Python process sharing two cores with pytest, the server and Mosquitto, and
+# under CI load it once went quiet for 21 ms, a true link_lost by the 20 ms rule that then
+# failed a test about something else. Here the limit is 100 ms; the 20 ms rule is held
+# against the drivers (test_transducer_driver.py), in the chaos and rig tests, and by
+# ``make run`` and the benches.
+SERVED_STALENESS_S = 0.1
 
 
 class Served:
@@ -38,7 +45,9 @@ class Served:
 
 @pytest.fixture
 async def served(tmp_path: Path) -> AsyncIterator[Served]:
-    settings = ServeSettings(sim=True, db=tmp_path / "db.sqlite", token=TOKEN)
+    settings = ServeSettings(
+        sim=True, db=tmp_path / "db.sqlite", token=TOKEN, staleness_s=SERVED_STALENESS_S
+    )
     async with serving(settings) as running:
         yield running
 

@@ -21,6 +21,7 @@ from dashboard.runtime import ServeSettings
 from tests.mosquitto import Broker, broker
 from tests.served_app import (
     AUTH,
+    SERVED_STALENESS_S,
     TOKEN,
     Served,
     serving,
@@ -36,7 +37,13 @@ PREFIX = f"injectctl/{DEVICE}"
 
 def settings_for(tmp_path: Path, broker: Broker, **mqtt: Any) -> ServeSettings:
     config = ControllerConfig(mqtt=MqttConfig(url=broker.url, device_id=DEVICE, **mqtt))
-    return ServeSettings(sim=True, db=tmp_path / "db.sqlite", token=TOKEN, config=config)
+    return ServeSettings(
+        sim=True,
+        db=tmp_path / "db.sqlite",
+        token=TOKEN,
+        config=config,
+        staleness_s=SERVED_STALENESS_S,
+    )
 
 
 class Listener:
