@@ -133,6 +133,7 @@ class NE1000Emulator:
             self.model.plant = plant
         self.link = PtyLink(link_path, self._on_bytes)
         self.faults = PumpFaults(self)
+        self.ticked = asyncio.Event()  # set every tick: waiters re-check their condition
         self.commands_received: list[str] = []
         self.rx_errors = 0
         self._rx = bytearray()
@@ -195,6 +196,7 @@ class NE1000Emulator:
             await asyncio.sleep(TICK_S)
             self.model.advance(self.clock())
             self._flush_unprompted()
+            self.ticked.set()
 
     # ------------------------------------------------------------------ receive
     def _on_bytes(self, data: bytes, t_mono_s: float) -> None:

@@ -285,7 +285,6 @@ async def test_hammered_dashboard_and_stalled_broker_leave_the_control_loop_on_t
                 await until(runtime, lambda: controller.alarm is not None, 5)
             finally:
                 broker.resume()
-                probe.cancel()
                 for task in (probe, *readers):
                     task.cancel()
                 await asyncio.gather(probe, *readers, return_exceptions=True)

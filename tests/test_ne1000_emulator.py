@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -23,13 +24,18 @@ from drivers.transport import open_serial
 from simulator.ne1000_emulator import NE1000Emulator
 
 
-async def wait_until(predicate: object, timeout_s: float = 3.0) -> None:
-    """Poll a condition on the loop (the emulator changes state between awaits)."""
-    deadline = time.monotonic() + timeout_s
-    while not predicate():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.005)
+async def wait_until(
+    emulator: NE1000Emulator, predicate: Callable[[], bool], timeout_s: float = 3.0
+) -> None:
+    """Wait until ``predicate()`` holds, re-checked on every emulator tick (1 ms): the
+    emulator and the driver change state between awaits, and the tick follows both."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            while not predicate():
+                emulator.ticked.clear()
+                await emulator.ticked.wait()
+    except TimeoutError:
+        raise AssertionError(f"condition not reached in {timeout_s} s") from None
 
 
 async def raw_exchange(emulator: NE1000Emulator, data: bytes, end: int = 0x03) -> bytes:
@@ -139,7 +145,7 @@ async def test_stall_raises_alarm_unprompted_in_safe_mode(
     await pump.set_volume_ml(0)
     await pump.run()
     emulator.faults.stall()
-    await wait_until(lambda: PumpAlarm.STALLED in seen)  # arrives with no command sent
+    await wait_until(emulator, lambda: PumpAlarm.STALLED in seen)  # arrives with no command sent
     assert emulator.model.status is PumpStatus.STOPPED
     with pytest.raises(PumpAlarmRaised):
         await pump.status()  # the first reply after the alarm acknowledges it
@@ -155,7 +161,7 @@ async def test_safe_mode_stops_the_pump_when_the_host_goes_quiet(
     await pump.run()
     pump.link.cancel_heartbeat()  # the host dies: nothing more is sent
     started = time.monotonic()
-    await wait_until(lambda: emulator.model.status is PumpStatus.STOPPED, 3.0)
+    await wait_until(emulator, lambda: emulator.model.status is PumpStatus.STOPPED, 3.0)
     assert 0.9 < time.monotonic() - started < 1.3
     assert emulator.model.alarm is PumpAlarm.SAFE_TIMEOUT
 
@@ -166,7 +172,8 @@ async def test_heartbeat_keeps_a_healthy_host_running(
     await pump.set_volume_ml(0)
     await pump.enable_safe_mode(1)
     await pump.run()
-    await wait_until(lambda: pump.link.heartbeats_sent >= 8, 5.0)  # about 3 s of idle host
+    # about 3 s of idle host
+    await wait_until(emulator, lambda: pump.link.heartbeats_sent >= 8, 5.0)
     assert emulator.model.status is PumpStatus.INFUSING and emulator.model.alarm is None
     await pump.stop()
     await pump.disable_safe_mode()
@@ -182,7 +189,7 @@ async def test_fault_silent_gives_timeout_then_recovers(
     with pytest.raises(PumpTimeout):
         await pump.status()
     assert time.monotonic() - started < 1.2  # 3 attempts x 0.3 s, no hang
-    await wait_until(lambda: not emulator.faults.silent)
+    await wait_until(emulator, lambda: not emulator.faults.silent)
     assert await pump.status() is PumpStatus.STOPPED
 
 
@@ -191,7 +198,8 @@ async def test_fault_late_answer(emulator: NE1000Emulator, pump: NE1000) -> None
     with pytest.raises(PumpTimeout):
         await pump.diameter_mm()
     emulator.faults.answer_late(0.0)
-    await wait_until(lambda: pump.link.stray_replies >= 3)  # late replies counted, dropped
+    # late replies counted, dropped
+    await wait_until(emulator, lambda: pump.link.stray_replies >= 3)
     emulator.faults.answer_late(0.1)
     assert await pump.diameter_mm() == pytest.approx(12.06)
 
@@ -213,7 +221,7 @@ async def test_fault_drop_link_is_a_typed_error(emulator: NE1000Emulator, pump: 
     emulator.faults.drop_link(0.3)
     with pytest.raises(PumpLinkLost):
         await pump.status()
-    await wait_until(lambda: emulator.link.plugged)
+    await wait_until(emulator, lambda: emulator.link.plugged)
     again = await NE1000.open(emulator.path)
     assert await again.status() is PumpStatus.STOPPED
     await again.close()
@@ -234,7 +242,7 @@ async def test_inband_faults(emulator: NE1000Emulator, pump: NE1000) -> None:
     pump.transport.write_nowait(b"!!silent 1.5\r")
     with pytest.raises(PumpTimeout):
         await pump.status()
-    await wait_until(lambda: not emulator.faults.silent)
+    await wait_until(emulator, lambda: not emulator.faults.silent)
     pump.transport.write_nowait(b"!!reset\r")
     with pytest.raises(PumpAlarmRaised):
         await pump.status()
