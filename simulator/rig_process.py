@@ -228,8 +228,12 @@ async def _serve(conn: Connection, rig: SimRig) -> None:
         await done.wait()
     finally:
         loop.remove_reader(conn.fileno())
-        await cancel_and_wait(*waiting)
-        await rig.stop()
+        try:
+            # an answer still pending may end in error (the pipe broke: the parent died);
+            # the emulators are stopped whatever it ended with
+            await cancel_and_wait(*waiting)
+        finally:
+            await rig.stop()
 
 
 async def _answer_later(conn: Connection, name: str, answer: Any) -> None:
