@@ -99,9 +99,15 @@ async def sampled_until(
     seen = asyncio.Event()
     remove = bridge.add_sample_listener(lambda *_: seen.set())
     try:
-        async with asyncio.timeout(timeout_s):
-            while not done():
-                seen.clear()
-                await seen.wait()
+        await recheck_on(seen, done, timeout_s)
     finally:
         remove()
+
+
+async def recheck_on(event: asyncio.Event, done: Callable[[], bool], timeout_s: float) -> None:
+    """Wait until ``done()`` holds, re-checked each time ``event`` is set (no polling);
+    TimeoutError after ``timeout_s``."""
+    async with asyncio.timeout(timeout_s):
+        while not done():
+            event.clear()
+            await event.wait()

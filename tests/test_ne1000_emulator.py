@@ -22,6 +22,7 @@ from drivers.ne1000_protocol import (
 )
 from drivers.transport import open_serial
 from simulator.ne1000_emulator import NE1000Emulator
+from tests.controller_rig import recheck_on
 
 
 async def wait_until(
@@ -30,10 +31,7 @@ async def wait_until(
     """Wait until ``predicate()`` holds, re-checked on every emulator tick (1 ms): the
     emulator and the driver change state between awaits, and the tick follows both."""
     try:
-        async with asyncio.timeout(timeout_s):
-            while not predicate():
-                emulator.ticked.clear()
-                await emulator.ticked.wait()
+        await recheck_on(emulator.ticked, predicate, timeout_s)
     except TimeoutError:
         raise AssertionError(f"condition not reached in {timeout_s} s") from None
 
