@@ -20,10 +20,11 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from controller.recorder import read_rows
+from controller.records.recorder import read_rows
 from simulator.rig import SimRig
 from simulator.scenario import load_scenario
-from tests.controller_rig import INJECTCTL, inject_ports, start_inject
+from tests.support.cli import INJECTCTL
+from tests.support.controller_rig import inject_ports, start_inject
 
 
 async def one_kill(folder: Path, interlock_wired: bool) -> dict[str, float]:

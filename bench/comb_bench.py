@@ -16,9 +16,9 @@ import time
 from collections.abc import Callable
 
 from bench.stats import summary_us
-from controller.breath_comb import BreathComb, breathing_period
-from controller.fall_comb import FallComb
-from controller.line_model import cusum_step
+from controller.safety.breath_comb import BreathComb, breathing_period
+from controller.safety.fall_comb import FallComb
+from controller.safety.line_model import cusum_step
 from simulator.plant.artifacts import ArtifactConfig, Artifacts
 
 BLOCK_S = 0.01

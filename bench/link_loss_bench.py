@@ -17,7 +17,7 @@ from bench.stats import summary_us
 from controller.injection import State
 from simulator.rig import SimRig
 from simulator.scenario import load_scenario
-from tests.controller_rig import controller_on, request
+from tests.support.controller_rig import controller_on, request
 
 RUNS = 10
 

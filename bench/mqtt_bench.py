@@ -22,7 +22,7 @@ import numpy as np
 
 from controller.config import ControllerConfig, MqttConfig
 from dashboard.runtime import Runtime, ServeSettings
-from tests.mosquitto import Broker
+from tests.support.mosquitto import Broker
 
 WINDOW_S = 10.0
 

@@ -18,8 +18,8 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 
-from controller.detectors import Verdict
-from controller.supervisor import Supervisor, SupervisorConfig
+from controller.safety.detectors import Verdict
+from controller.safety.supervisor import Supervisor, SupervisorConfig
 from simulator.closed_loop import LoopResult, SupervisorLike, run_closed_loop
 from simulator.scenario import Scenario, load_scenario, scenario_library
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from controller.limits import LimitsConfig
-from controller.pressure_limit import PressureLimitConfig
-from controller.supervisor import SupervisorConfig
+from controller.procedure.limits import LimitsConfig
+from controller.safety.pressure_limit import PressureLimitConfig
+from controller.safety.supervisor import SupervisorConfig
 
 
 class MqttConfig(BaseModel):

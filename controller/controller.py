@@ -15,24 +15,24 @@ import contextlib
 import dataclasses
 import json
 import sqlite3
-import time
 import uuid
 from typing import Any
 
 from controller import device_ops
-from controller.catalog import Syringe, load_drugs, load_needles, load_syringes
 from controller.config import ControllerConfig
-from controller.detectors import Verdict
 from controller.injection import FINAL, Injection, InjectionRequest, State, StateError
-from controller.limits import CheckedInjection, LimitRefused, check_injection
-from controller.plan import Checklist, aliquot_volumes, next_sector
-from controller.pressure_limit import ManagedRate
-from controller.recorder import Recorder, utc_now
-from controller.supervisor import Supervisor
-from controller.tasks import cancel_and_wait
+from controller.procedure.catalog import Syringe, load_drugs, load_needles, load_syringes
+from controller.procedure.limits import CheckedInjection, LimitRefused, check_injection
+from controller.procedure.plan import Checklist, aliquot_volumes, next_sector
+from controller.records.recorder import Recorder, utc_now
+from controller.safety.detectors import Verdict
+from controller.safety.pressure_limit import ManagedRate
+from controller.safety.supervisor import Supervisor
+from drivers.clock import now_s
 from drivers.ne1000 import NE1000
 from drivers.ne1000_link import PumpLinkLost, PumpTimeout
 from drivers.ne1000_protocol import PumpAlarmRaised, PumpError, PumpReply
+from drivers.tasks import cancel_and_wait
 from drivers.transducer import BridgeEvent, TransducerBridge
 from drivers.transducer_link import BridgeError
 from firmware_bridge.messages import StatusFlag
@@ -97,7 +97,7 @@ class Controller:
             self.alarm = Verdict(
                 "link_lost",
                 "bridge interlock found asserted at start: the previous session ended abruptly",
-                time.monotonic(),
+                now_s(),
             )
         if not self.bridge.streaming:
             await self.bridge.start_stream(1000, 1)
@@ -122,16 +122,14 @@ class Controller:
         if self.active is not None and self.active.state in (State.RUNNING, State.PAUSED):
             raise StateError("cannot zero the transducer while an injection is running")
         zero = await device_ops.zero(self.bridge, samples)
-        self.zeroed_at_mono_s = time.monotonic()
-        await self.recorder.event(
-            None, "transducer_zeroed", {"zero_counts": zero}, time.monotonic()
-        )
+        self.zeroed_at_mono_s = now_s()
+        await self.recorder.event(None, "transducer_zeroed", {"zero_counts": zero}, now_s())
         return zero
 
     def assume_zeroed(self, why: str) -> None:
         """Bench and HIL use: the operator states the zero is valid (recorded)."""
-        self.zeroed_at_mono_s = time.monotonic()
-        self.recorder.event(None, "zero_asserted", {"why": why}, time.monotonic())
+        self.zeroed_at_mono_s = now_s()
+        self.recorder.event(None, "zero_asserted", {"why": why}, now_s())
 
     # ------------------------------------------------------------ injections
     def create_injection(self, request: InjectionRequest) -> Injection:
@@ -177,9 +175,7 @@ class Controller:
         return next_sector(history, sectors)
 
     def why_not_startable(self, injection: Injection) -> str | None:
-        zero_age = (
-            None if self.zeroed_at_mono_s is None else time.monotonic() - self.zeroed_at_mono_s
-        )
+        zero_age = None if self.zeroed_at_mono_s is None else now_s() - self.zeroed_at_mono_s
         checks = [
             (injection.state is not State.READY, f"injection is {injection.state}"),
             (
@@ -226,14 +222,14 @@ class Controller:
         await device_ops.program_fill(self.pump, injection, remaining)
         self.recorder.trace_into(injection.id)
         self.supervisor.begin_infusion(
-            time.monotonic(),
+            now_s(),
             injection.request.rate_ml_min,
             device_ops.line_prior(injection.request),
         )
         await self._manage_rate(injection)
         await self.pump.run()
         rate_ml_s = injection.request.rate_ml_min / 60.0
-        injection.fill_clock_mono_s = time.monotonic() - injection.fill_delivered_ml / rate_ml_s
+        injection.fill_clock_mono_s = now_s() - injection.fill_delivered_ml / rate_ml_s
 
     async def _manage_rate(self, injection: Injection) -> None:
         """Pressure-limited mode: a limiter for this fill, stepped on the control path."""
@@ -298,9 +294,7 @@ class Controller:
         verdict, self.alarm = self.alarm, None
         self.supervisor.acknowledge()
         await self.recorder.acknowledge_alarms()
-        await self.recorder.event(
-            None, "alarm_acknowledged", {"kind": verdict.kind}, time.monotonic()
-        )
+        await self.recorder.event(None, "alarm_acknowledged", {"kind": verdict.kind}, now_s())
         return verdict
 
     def _get(self, injection_id: str) -> Injection:
@@ -352,7 +346,7 @@ class Controller:
 
     async def _record(self, injection: Injection, event: str, **detail: Any) -> None:
         injection.note(event, **detail)
-        self.recorder.event(injection.id, event, detail, time.monotonic())
+        self.recorder.event(injection.id, event, detail, now_s())
         with contextlib.suppress(sqlite3.Error):  # a failed record is handled on its own path
             await self.recorder.injection(injection.row(self.session_id))
 
@@ -373,7 +367,7 @@ class Controller:
     def _on_pump_alarm(self, reply: PumpReply) -> None:
         alarm = reply.alarm
         name = f"A?{alarm.value} {alarm.name}" if alarm is not None else reply.data
-        self.supervisor.on_pump_alarm(time.monotonic(), name)
+        self.supervisor.on_pump_alarm(now_s(), name)
 
     async def _watch_pump(self, injection: Injection) -> None:
         """The pump link's task: DIS against time x rate, completion, and a pump gone quiet."""
@@ -383,9 +377,9 @@ class Controller:
                 if injection.state is State.RUNNING:
                     await self._poll_once(injection)
         except (PumpTimeout, PumpLinkLost) as exc:
-            self.supervisor.on_pump_lost(time.monotonic(), str(exc))
+            self.supervisor.on_pump_lost(now_s(), str(exc))
         except PumpAlarmRaised as exc:
-            self.supervisor.on_pump_alarm(time.monotonic(), str(exc))
+            self.supervisor.on_pump_alarm(now_s(), str(exc))
 
     async def _poll_once(self, injection: Injection) -> None:
         status = await self.pump.status()
@@ -393,19 +387,17 @@ class Controller:
         if injection.state is not State.RUNNING:
             return
         await self._send_rate(injection)
-        elapsed = time.monotonic() - injection.fill_clock_mono_s
+        elapsed = now_s() - injection.fill_clock_mono_s
         expected = min(injection.fill_ml, injection.request.rate_ml_min * elapsed / 60.0)
         if self._managed is not None:
-            expected = min(injection.fill_ml, self._managed.clock.expected_ml(time.monotonic()))
-        self.supervisor.on_delivery(time.monotonic(), injection.fill_delivered_ml, expected)
+            expected = min(injection.fill_ml, self._managed.clock.expected_ml(now_s()))
+        self.supervisor.on_delivery(now_s(), injection.fill_delivered_ml, expected)
         if status.moving or injection.state is not State.RUNNING:
             return
         if injection.fill_delivered_ml >= injection.fill_ml - 1e-6:
             await self._fill_done(injection)
         else:
-            self.supervisor.on_pump_lost(
-                time.monotonic(), f"pump stopped by itself ({status.name})"
-            )
+            self.supervisor.on_pump_lost(now_s(), f"pump stopped by itself ({status.name})")
 
     async def _fill_done(self, injection: Injection) -> None:
         self.supervisor.end_infusion()

@@ -9,13 +9,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-import time
 from typing import TYPE_CHECKING, Any
 
-from controller.calibration import collect_raw, still_reading
-from controller.catalog import load_drugs, load_needles, load_syringes
-from controller.line_model import LinePrior
-from controller.recorder import Recorder, utc_now
+from controller.calibration.transducer import collect_raw, still_reading
+from controller.procedure.catalog import load_drugs, load_needles, load_syringes
+from controller.records.recorder import Recorder, utc_now
+from controller.safety.line_model import LinePrior
+from drivers.clock import now_s
 from drivers.ne1000 import NE1000
 from drivers.ne1000_protocol import Direction, PumpError
 from drivers.transducer import Scale, TransducerBridge
@@ -25,7 +25,7 @@ from simulator.plant.profiles import load_plant_config
 if TYPE_CHECKING:
     from controller.config import ControllerConfig
     from controller.injection import Injection, InjectionRequest
-    from controller.supervisor import Supervisor
+    from controller.safety.supervisor import Supervisor
 
 MIN_FILL_ML = 0.001
 PUMP_POLL_S = 0.02  # the NE-1000 reports nothing by itself in basic mode: it is polled
@@ -164,6 +164,6 @@ async def recover_interrupted(recorder: Recorder, pump: NE1000) -> list[str]:
             row["id"],
             "interrupted",
             {"recorded_ml": recorded, "pump_dis_ml": dispensed_ml, "delivered_ml": reconciled},
-            time.monotonic(),
+            now_s(),
         )
     return [row["id"] for row in rows]

@@ -17,9 +17,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from controller.detectors import Verdict
-from controller.limits import CheckedInjection
-from controller.recorder import utc_now
+from controller.procedure.limits import CheckedInjection
+from controller.records.recorder import utc_now
+from controller.safety.detectors import Verdict
 
 
 class State(enum.StrEnum):

@@ -20,16 +20,16 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.websockets import WebSocketDisconnect
 
-from controller.calibration import CalibrationError
+from controller.calibration.transducer import CalibrationError
 from controller.controller import Controller
 from controller.injection import InjectionRequest, StateError
-from controller.limits import LimitRefused
-from dashboard.calibration_api import add_calibration_routes
-from dashboard.gravimetric_api import add_gravimetric_routes
-from dashboard.procedure_api import add_procedure_routes
-from dashboard.records_api import add_record_routes, recorded
+from controller.procedure.limits import LimitRefused
+from dashboard.api.calibration import add_calibration_routes
+from dashboard.api.gravimetric import add_gravimetric_routes
+from dashboard.api.procedure import add_procedure_routes
+from dashboard.api.records import add_record_routes, recorded
+from dashboard.api.sim import add_sim_routes
 from dashboard.runtime import Runtime, ServeSettings
-from dashboard.sim_api import add_sim_routes
 from dashboard.views import find, injection_view
 from drivers.ne1000_protocol import PumpError
 from drivers.transducer_link import BridgeError, BridgeRefused

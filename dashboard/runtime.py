@@ -12,16 +12,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from controller.calibration import CalibrationStore, collect_raw, default_store_dir
-from controller.calibration_session import CalibrationSession
+from controller.calibration.session import CalibrationSession
+from controller.calibration.transducer import CalibrationStore, collect_raw, default_store_dir
 from controller.config import ControllerConfig
 from controller.controller import Controller
 from controller.injection import FINAL, Injection, State
-from controller.procedure_book import ProcedureBook
-from controller.recorder import Recorder
-from dashboard.gravimetric_api import GravimetricBench
-from dashboard.mqtt_publisher import MqttPublisher
-from dashboard.telemetry import TelemetryBus
+from controller.procedure.book import ProcedureBook
+from controller.records.recorder import Recorder
+from dashboard.api.gravimetric import GravimetricBench
+from dashboard.telemetry.bus import TelemetryBus
+from dashboard.telemetry.mqtt import MqttPublisher
 from drivers.ne1000 import NE1000
 from drivers.transducer import TransducerBridge
 from simulator.rig_process import RigProcess

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from drivers.clock import now_s
 from drivers.ne1000_link import NE1000Link, PumpLinkLost, PumpTimeout
 from drivers.ne1000_protocol import (
     ADDRESS_MAX,
@@ -349,7 +349,7 @@ class NE1000:
     @property
     def seconds_since_reply(self) -> float:
         last = self.link.last_reply_mono_s
-        return time.monotonic() - last if last else float("inf")
+        return now_s() - last if last else float("inf")
 
 
 def _parse_direction(text: str) -> Direction:

@@ -16,9 +16,9 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import time
 from collections.abc import Callable
 
+from drivers.clock import now_s
 from drivers.ne1000_protocol import (
     ETX,
     STX,
@@ -186,7 +186,7 @@ class NE1000Link:
             # pump error like any other, so a stop path that tries the interlock next does
             fut.cancel()
             raise PumpLinkLost(f"{self.transport.url}: {closed}") from closed
-        self.last_tx_mono_s = time.monotonic()
+        self.last_tx_mono_s = now_s()
         self._pending.append(fut)
         return fut
 
@@ -236,7 +236,7 @@ class NE1000Link:
         )
 
     def _beat(self) -> None:
-        now = time.monotonic()
+        now = now_s()
         beat = self._beat_fut
         if (
             beat is not None

@@ -16,10 +16,10 @@ from __future__ import annotations
 import asyncio
 import math
 import struct
-import time
 from collections.abc import Callable
 from typing import Any
 
+from drivers.clock import now_s
 from drivers.clocksync import ClockSync, unwrap_u32
 from drivers.transducer_link import (
     BridgeError,
@@ -119,7 +119,7 @@ class TransducerBridge:
         if self.hello.proto != 1:
             raise ProtocolMismatch(f"bridge speaks PTB/{self.hello.proto}; this host speaks PTB/1")
         self.scale = scale or self.nominal_scale()
-        self._last_packet_s = time.monotonic()
+        self._last_packet_s = now_s()
         for _ in range(5):
             await self.link.ping(self.command_timeout_s)
         self._schedule_ping()
@@ -187,7 +187,7 @@ class TransducerBridge:
         self._expected_index = 0
         await self.link.command("STREAM", m.stream(rate_hz, per_frame), self.command_timeout_s)
         self.streaming, self.rate_hz = True, rate_hz
-        self._last_sample_s = time.monotonic() + frame_interval_s
+        self._last_sample_s = now_s() + frame_interval_s
         self._arm_stale_timer()
 
     async def stop_stream(self) -> None:
@@ -364,7 +364,7 @@ class TransducerBridge:
 
     def _check_stale(self) -> None:
         self._stale_handle = None
-        now = time.monotonic()
+        now = now_s()
         deadline = self._stale_deadline()
         if now < deadline:
             self._stale_deferrals = 0
@@ -400,7 +400,7 @@ class TransducerBridge:
         self.link.fail_pending(reason)
         if self.link_ok:
             self.link_ok = False
-            self._emit("link_lost", time.monotonic(), f"bridge port lost: {reason}")
+            self._emit("link_lost", now_s(), f"bridge port lost: {reason}")
 
     def _cancel_timers(self) -> None:
         for handle in (self._stale_handle, self._ping_handle):

@@ -12,11 +12,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 import struct
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from drivers.clock import now_s
 from drivers.transport import SerialTransport
 from firmware_bridge import messages as m
 from firmware_bridge.ptb1 import FrameReceiver, encode_frame
@@ -180,7 +180,7 @@ class TransducerLink:
         nonce = next(self._nonces) & 0xFFFFFFFF
         if len(self._pings) > 64:  # PONGs that never came
             self._pings.clear()
-        self._pings[nonce] = time.monotonic()
+        self._pings[nonce] = now_s()
         self.send_nowait(m.ping(nonce))
         return nonce
 

@@ -10,7 +10,6 @@ for a queue hop or an ``await``).
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -18,6 +17,10 @@ from typing import Literal
 import serial
 import serial.tools.list_ports
 import serial_asyncio_fast
+
+from drivers import memory_port
+
+from drivers.clock import now_s
 
 Parity = Literal["N", "E", "O", "M", "S"]
 
@@ -99,7 +102,7 @@ class SerialTransport:
 
     # ------------------------------------------------------------------ events
     def _on_data(self, data: bytes) -> None:
-        now = time.monotonic()
+        now = now_s()
         self.bytes_in += len(data)
         self.last_rx_mono_s = now
         if self._on_bytes is not None:
@@ -161,7 +164,7 @@ class SerialTransport:
 
     async def _wait_for(self, found: Callable[[], int], timeout_s: float, what: str) -> bytes:
         """Wait until ``found()`` returns a length > 0, then take that many bytes."""
-        deadline = time.monotonic() + timeout_s
+        deadline = now_s() + timeout_s
         while True:
             n = found()
             if n > 0:
@@ -169,7 +172,7 @@ class SerialTransport:
                 del self._buffer[:n]
                 return chunk
             self._check_open()
-            remaining = deadline - time.monotonic()
+            remaining = deadline - now_s()
             if remaining <= 0:
                 raise ReadTimeout(
                     f"{self.url}: no {what} within {timeout_s * 1000:.0f} ms", bytes(self._buffer)
@@ -233,11 +236,18 @@ async def open_serial(
     on_lost: Callable[[str], None] | None = None,
     timeout_s: float = 3.0,
 ) -> SerialTransport:
-    """Open a device path or pyserial URL (``loop://``, ``socket://``, ``rfc2217://``).
+    """Open a device path or pyserial URL (``loop://``, ``socket://``, ``rfc2217://``), or
+    an in-process ``memory://`` port (``drivers.memory_port``).
 
     Raises :class:`PortOpenError` with a one-line reason naming the port.
     """
     link = SerialTransport(url, on_bytes, on_lost)
+    if url.startswith(memory_port.SCHEME):
+        try:
+            link._transport = memory_port.connect(url, _Protocol(link))
+        except OSError as exc:
+            raise PortOpenError(f"cannot open {url}: {exc}") from exc
+        return link
     loop = asyncio.get_running_loop()
     extra: dict[str, object] = {} if "://" in url else {"exclusive": True}
     try:

@@ -16,10 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from controller.tasks import cancel_and_wait
 from drivers.mtsics import CRLF, MAX_LINE_BYTES, format_weight
+from drivers.tasks import cancel_and_wait
 from simulator.delivery import ScaledClock
-from simulator.pty_link import PtyLink
+from simulator.links import device_link
 
 WATER_DENSITY_G_ML = 0.9982  # at 20 degC
 STABLE_TIMEOUT_S = 3.0  # on the balance's clock: ``S`` gives up with ``S I`` after this
@@ -50,7 +50,8 @@ class BalanceEmulator:
         seed: int = 0,
     ) -> None:
         self.spec = spec or BalanceSpec()
-        self.link = PtyLink(link_path, self._on_bytes)
+        self.link_target = str(link_path)
+        self.link = device_link(link_path, self._on_bytes)
         self.commands_received: list[str] = []
         self._delivered_ml = delivered_ml
         self._clock = clock
@@ -73,7 +74,7 @@ class BalanceEmulator:
 
     @property
     def path(self) -> str:
-        return str(self.link.link_path)
+        return self.link_target
 
     # ------------------------------------------------------------------ faults
     def go_silent(self, silent: bool = True) -> None:

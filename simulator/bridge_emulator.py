@@ -19,7 +19,7 @@ from pathlib import Path
 
 from drivers.clocksync import unwrap_u32
 from firmware_bridge.firmware.core import MASK32, BridgeCore
-from simulator.pty_link import PtyLink
+from simulator.links import device_link
 from simulator.transducer_model import (
     RAW_MAX,
     ConstantPressure,
@@ -91,7 +91,8 @@ class BridgeEmulator:
         seed: int = 0,
         max_rate_hz: int = 1000,
     ) -> None:
-        self.link = PtyLink(link_path, self._on_host_bytes)
+        self.link_target = str(link_path)
+        self.link = device_link(link_path, self._on_host_bytes)
         self.source: PressureSource = source if source is not None else ConstantPressure()
         self.transducer = transducer if transducer is not None else TransducerModel()
         self.on_interlock = on_interlock
@@ -133,7 +134,7 @@ class BridgeEmulator:
 
     @property
     def path(self) -> str:
-        return str(self.link.link_path)
+        return self.link_target
 
     def set_pressure(self, pressure_mmhg: float) -> None:
         """Pressure at the transducer, when the source is a ``ConstantPressure``."""
@@ -165,7 +166,8 @@ class BridgeEmulator:
 
     def host_to_device_us(self, t_mono_s: float) -> int:
         """Device clock (unwrapped) at a host monotonic time; it runs ``drift_ppm`` fast."""
-        return self.clock_start_us + int((t_mono_s - self._boot_s) * 1e6 * (1.0 + self.drift))
+        # rounded, not truncated: the host time of a device deadline maps back onto that deadline
+        return self.clock_start_us + round((t_mono_s - self._boot_s) * 1e6 * (1.0 + self.drift))
 
     def device_to_host_s(self, device_us: int) -> float:
         return self._boot_s + (device_us - self.clock_start_us) / 1e6 / (1.0 + self.drift)
@@ -188,7 +190,9 @@ class BridgeEmulator:
         now64 = self._now_dev()
         due64 = unwrap_u32(self.core.next_deadline_us(), now64)
         assert self._loop is not None
-        self._handle = self._loop.call_at(self.device_to_host_s(due64), self._wake)
+        # never at or before now: a deadline already due is taken by the wake after this one
+        when = max(self.device_to_host_s(due64), self._loop.time() + 1e-6)
+        self._handle = self._loop.call_at(when, self._wake)
 
     def _wake(self) -> None:
         self._handle = None

@@ -12,8 +12,8 @@ import itertools
 import random
 from dataclasses import dataclass, field
 
-from controller.detectors import Conditioner
-from controller.pressure_limit import PressureLimitConfig, PressureLimiter, RateChange
+from controller.safety.detectors import Conditioner
+from controller.safety.pressure_limit import PressureLimitConfig, PressureLimiter, RateChange
 from drivers.ne1000_protocol import format_number, rate_limits_ml_min
 from simulator.closed_loop import BASELINE_S, TAIL_S, offline_devices
 from simulator.faults import SensorState

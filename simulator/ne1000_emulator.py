@@ -13,14 +13,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import time
 from collections.abc import Callable
 from pathlib import Path
 
-from controller.tasks import cancel_and_wait
+from drivers.clock import now_s
 from drivers.ne1000_protocol import CR, ETX, STX, crc16_xmodem, encode_safe
+from drivers.tasks import cancel_and_wait
 from simulator.ne1000_model import NE1000Model, PlungerHook
-from simulator.pty_link import PtyLink
+from simulator.links import device_link
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class PumpFaults:
 
     def go_silent(self, duration_s: float = float("inf")) -> None:
         """Ignore all input and send nothing, as a pump whose cable is cut."""
-        self.silent_until_s = time.monotonic() + duration_s
+        self.silent_until_s = now_s() + duration_s
 
     def answer_late(self, delay_s: float) -> None:
         self.reply_delay_s = delay_s
@@ -75,7 +75,7 @@ class PumpFaults:
 
     @property
     def silent(self) -> bool:
-        return time.monotonic() < self.silent_until_s
+        return now_s() < self.silent_until_s
 
     def apply_inband(self, line: str) -> None:
         """``!!silent 2``, ``!!delay 0.3``, ``!!corrupt``, ``!!crc``, ``!!garbage 20``,
@@ -123,7 +123,7 @@ class NE1000Emulator:
         *,
         address: int = 0,
         plant: PlungerHook | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = now_s,
     ) -> None:
         # ``clock`` is the pump's own time; a scaled clock runs the mechanism faster than
         # real time (a two-hour gravimetric test in a minute) while the UART keeps real time.
@@ -131,7 +131,8 @@ class NE1000Emulator:
         self.model = NE1000Model(address=address)
         if plant is not None:
             self.model.plant = plant
-        self.link = PtyLink(link_path, self._on_bytes)
+        self.link_target = str(link_path)
+        self.link = device_link(link_path, self._on_bytes)
         self.faults = PumpFaults(self)
         self.ticked = asyncio.Event()  # set every tick: waiters re-check their condition
         self.commands_received: list[str] = []
@@ -161,7 +162,7 @@ class NE1000Emulator:
 
     @property
     def path(self) -> str:
-        return str(self.link.link_path)
+        return self.link_target
 
     def external_stop(self, asserted: bool) -> None:
         """Drive the pump's TTL stop input (the bridge's interlock line)."""

@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import time
 import tty
 from collections.abc import Callable
 from pathlib import Path
+
+from drivers.clock import now_s
 
 
 class PtyLink:
@@ -82,4 +83,4 @@ class PtyLink:
         except OSError:
             return
         if data:
-            self._on_bytes(data, time.monotonic())
+            self._on_bytes(data, now_s())

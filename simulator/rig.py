@@ -34,7 +34,8 @@ class SimRig:
         ground_truth_path: Path | None = None,
     ) -> None:
         self.scenario = scenario
-        self.pump_link, self.bridge_link = Path(pump_link), Path(bridge_link)
+        # device paths for ptys, or memory:// names (kept as strings: a Path would fold //)
+        self.pump_link, self.bridge_link = str(pump_link), str(bridge_link)
         self.pump_address = pump_address
         self.ground_truth_path = ground_truth_path
         self._plant: Plant | None = None

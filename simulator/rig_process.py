@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from controller.tasks import cancel_and_wait
+from drivers.tasks import cancel_and_wait
 from simulator.rig import SimRig
 from simulator.scenario import FAULT_KINDS, Scenario
 

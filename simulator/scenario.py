@@ -13,7 +13,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from controller.catalog import CONFIG_DIR, CatalogError, load_drugs, load_needles, load_syringes
+from controller.procedure.catalog import (
+    CONFIG_DIR,
+    CatalogError,
+    load_drugs,
+    load_needles,
+    load_syringes,
+)
 from simulator.plant.artifacts import ArtifactConfig
 from simulator.plant.model import Plant, PlantParams
 from simulator.plant.profiles import load_plant_config, load_tissues

@@ -20,10 +20,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from controller.calibration import default_store_dir
-from controller.catalog import CatalogError
-from controller.gravimetric_record import save_report
-from controller.gravimetric_test import (
+from controller.calibration.gravimetric_record import save_report
+from controller.calibration.gravimetric_run import (
     Clock,
     GravimetricAborted,
     GravimetricPlan,
@@ -32,6 +30,8 @@ from controller.gravimetric_test import (
     WeightSample,
     run_gravimetric,
 )
+from controller.calibration.transducer import default_store_dir
+from controller.procedure.catalog import CatalogError
 from drivers.balance import Balance
 from drivers.mtsics import BalanceError
 from drivers.ne1000 import NE1000

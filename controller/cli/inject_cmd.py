@@ -20,8 +20,8 @@ from typing import Any
 from controller.config import ControllerConfig
 from controller.controller import Controller
 from controller.injection import FINAL, InjectionRequest, State
-from controller.limits import LimitRefused
-from controller.recorder import Recorder
+from controller.procedure.limits import LimitRefused
+from controller.records.recorder import Recorder
 from drivers.ne1000 import NE1000
 from drivers.ne1000_protocol import PumpError
 from drivers.transducer import TransducerBridge

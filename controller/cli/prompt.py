@@ -6,7 +6,7 @@ import asyncio
 import sys
 from collections.abc import AsyncIterator
 
-from controller.calibration import (
+from controller.calibration.transducer import (
     SETTLE_SAMPLES,
     CalibrationError,
     StillReading,

@@ -14,7 +14,7 @@ import sys
 import time
 from typing import Any, TextIO
 
-from controller.catalog import CatalogError, load_syringes
+from controller.procedure.catalog import CatalogError, load_syringes
 from drivers.ne1000 import NE1000
 from drivers.ne1000_protocol import Direction, PumpError
 from drivers.transport import PortOpenError

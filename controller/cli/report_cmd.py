@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from controller.report import build_report, to_csv, to_html
+from controller.records.report import build_report, to_csv, to_html
 
 
 def add_parser(sub: Any) -> None:

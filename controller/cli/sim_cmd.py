@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from controller.catalog import CatalogError
+from controller.procedure.catalog import CatalogError
 from simulator.bridge_emulator import BridgeEmulator
 from simulator.ne1000_emulator import NE1000Emulator
 from simulator.offline import run_offline

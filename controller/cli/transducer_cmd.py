@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from controller.calibration import (
+from controller.calibration.transducer import (
     CalibrationError,
     CalibrationPoint,
     CalibrationRecord,

@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import argparse
 
-from controller.calibration import (
+from controller.calibration.transducer import (
     CalibrationRecord,
     CalibrationStore,
 )
+from controller.calibration.verification import (
+    CheckPoint,
+    Tolerance,
+    certify,
+    check_point,
+    save_certificate,
+)
 from controller.cli.prompt import Prompter, reference_points
-from controller.verification import CheckPoint, Tolerance, certify, check_point, save_certificate
 from drivers.transducer import TransducerBridge
 
 

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from controller.catalog import Drug, Needle, Syringe
+from controller.procedure.catalog import Drug, Needle, Syringe
 from simulator.plant import hydraulics as h
 from simulator.plant.artifacts import ArtifactConfig, Artifacts
 from simulator.plant.profiles import PlantConfig, Tissue

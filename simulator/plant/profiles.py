@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from controller.catalog import CONFIG_DIR, CatalogError, Identifier, load_entries
+from controller.procedure.catalog import CONFIG_DIR, CatalogError, Identifier, load_entries
 from simulator.plant.hydraulics import interpolate, poiseuille_resistance
 
 

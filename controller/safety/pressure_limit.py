@@ -1,0 +1,226 @@
+"""Pressure-limited infusion: slow the pump to hold the line under a ceiling.
+
+Instead of stopping at a pressure limit, the controller lowers the rate as the filtered
+line pressure nears the ceiling and raises it back toward the planned rate when there
+is room, the way computer-controlled injection systems close their loop on exit
+pressure. The law is integral action on the headroom, with the pressure predicted a
+short time ahead from its slope (a line with compliance climbs for a while after the
+rate is cut, so reacting to the pressure now alone overshoots), and with the rate's
+change bounded per second so the pump never jerks. If even the minimum rate cannot hold
+the pressure under the ceiling for ``hold_s``, the line is blocked: ``occlusion``.
+
+Pure and synchronous: ``step`` is called on the control path for each 10 ms block and
+returns the rate the pump should run at; the controller sends it off the control path.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from controller.safety.detectors import Verdict
+from drivers.clock import now_s
+
+if TYPE_CHECKING:
+    from controller.config import ControllerConfig
+    from controller.injection import Injection
+    from controller.records.recorder import Recorder
+    from controller.safety.supervisor import Supervisor
+    from drivers.ne1000 import NE1000
+
+
+class PressureLimitConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    margin_fraction: float = Field(
+        default=0.1, gt=0, le=0.5, description="setpoint below the ceiling, of the rise allowed"
+    )
+    lookahead_s: float = Field(default=2.0, ge=0, le=5, description="pressure predicted ahead")
+    gain_per_s: float = Field(
+        default=0.6, gt=0, le=5, description="rate change per second per unit of headroom error"
+    )
+    max_rise_per_s: float = Field(
+        default=0.25, gt=0, le=2, description="fastest rate increase a second, of the planned rate"
+    )
+    max_fall_per_s: float = Field(
+        default=1.0, gt=0, le=5, description="fastest rate decrease a second (slowing is safe)"
+    )
+    deadband_fraction: float = Field(
+        default=0.08, ge=0, le=0.3, description="under the setpoint, of the rise: hold the rate"
+    )
+    min_rate_fraction: float = Field(default=0.1, gt=0, lt=1, description="of the planned rate")
+    hold_s: float = Field(default=10.0, gt=0, le=120, description="over the ceiling at min rate")
+    period_s: float = Field(default=0.2, gt=0, le=2, description="decision period")
+    peak_window_s: float = Field(
+        default=5.0, ge=0, le=20, description="controls on the peak of the last breath or so"
+    )
+    resolution_fraction: float = Field(
+        default=0.02, gt=0, le=0.2, description="smallest rate change worth a command"
+    )
+
+
+@dataclass
+class RateChange:
+    t_mono_s: float
+    rate_ml_min: float
+    pressure_mmhg: float
+
+
+class PressureLimiter:
+    def __init__(
+        self,
+        ceiling_mmhg: float,
+        planned_rate_ml_min: float,
+        rest_mmhg: float,
+        min_rate_ml_min: float,
+        config: PressureLimitConfig | None = None,
+    ) -> None:
+        self.config = config or PressureLimitConfig()
+        self.ceiling_mmhg = ceiling_mmhg
+        self.planned = planned_rate_ml_min
+        rise = max(1.0, ceiling_mmhg - rest_mmhg)
+        self.setpoint_mmhg = ceiling_mmhg - self.config.margin_fraction * rise
+        self.rise_mmhg = rise
+        self.min_rate = max(min_rate_ml_min, self.config.min_rate_fraction * planned_rate_ml_min)
+        self.rate = planned_rate_ml_min  # what the law wants
+        self.commanded = planned_rate_ml_min  # what was last handed to the pump
+        self.changes: list[RateChange] = []
+        self._next_t = -1.0
+        self._over_at_min_since = -1.0
+        self._prev: tuple[float, float] | None = None
+        self._recent: deque[float] = deque(
+            maxlen=max(1, round(self.config.peak_window_s / self.config.period_s))
+        )
+
+    @property
+    def limiting(self) -> bool:
+        return self.commanded < self.planned
+
+    def step(self, t: float, pressure_mmhg: float) -> Verdict | None:
+        """One filtered pressure; may change ``commanded`` (then recorded in ``changes``)."""
+        if t < self._next_t:
+            return None
+        c = self.config
+        # The peak of the last breath or so, not the pressure now: breathing then cannot
+        # steer the pump up and down, and the line's highest pressure is what is held. Its
+        # slope (zero while the line holds steady, the real climb during a rise) looks ahead.
+        self._recent.append(pressure_mmhg)
+        peak = max(self._recent)
+        slope = 0.0
+        if self._prev is not None and t > self._prev[0]:
+            slope = (peak - self._prev[1]) / (t - self._prev[0])
+        self._prev = (t, peak)
+        self._next_t = t + c.period_s
+        predicted = peak + max(0.0, slope) * c.lookahead_s
+        error = (self.setpoint_mmhg - predicted) / self.rise_mmhg  # headroom, in rises
+        if 0.0 <= error < c.deadband_fraction:
+            error = 0.0  # near the setpoint the rate holds: breathing must not steer the pump
+        elif error > 0.0:
+            error -= c.deadband_fraction
+        change = c.gain_per_s * error * self.planned * c.period_s
+        rise = c.max_rise_per_s * self.planned * c.period_s
+        fall = c.max_fall_per_s * self.planned * c.period_s
+        bounded = max(-fall, min(rise, change))
+        self.rate = min(self.planned, max(self.min_rate, self.rate + bounded))
+        self._command(t, pressure_mmhg)
+        return self._blocked(t, pressure_mmhg)
+
+    def _command(self, t: float, pressure_mmhg: float) -> None:
+        moved = abs(self.rate - self.commanded)
+        at_bound = self.rate in (self.planned, self.min_rate) and moved > 0
+        if moved >= self.config.resolution_fraction * self.planned or at_bound:
+            self.commanded = self.rate
+            self.changes.append(RateChange(t, self.rate, pressure_mmhg))
+
+    def _blocked(self, t: float, pressure_mmhg: float) -> Verdict | None:
+        if self.rate > self.min_rate or pressure_mmhg < self.setpoint_mmhg:
+            self._over_at_min_since = -1.0
+            return None
+        if self._over_at_min_since < 0:
+            self._over_at_min_since = t
+        if t - self._over_at_min_since < self.config.hold_s:
+            return None
+        return Verdict(
+            "occlusion",
+            f"pressure held at {pressure_mmhg:.0f} mmHg, over the {self.setpoint_mmhg:.0f} "
+            f"setpoint, for {self.config.hold_s:.0f} s at the minimum rate "
+            f"{self.min_rate:.3g} mL/min: the line does not take the drug",
+            t,
+            {"pressure_mmhg": pressure_mmhg, "rate_ml_min": self.rate},
+        )
+
+
+class RateClock:
+    """The volume the pump should have delivered by now when its rate changes on the way
+    (the DIS cross-check of ``pump_fault`` compares against this)."""
+
+    def __init__(self, t_mono_s: float, delivered_ml: float, rate_ml_min: float) -> None:
+        self._t, self._ml, self.rate_ml_min = t_mono_s, delivered_ml, rate_ml_min
+
+    def set_rate(self, t_mono_s: float, rate_ml_min: float) -> None:
+        self._ml = self.expected_ml(t_mono_s)
+        self._t, self.rate_ml_min = t_mono_s, rate_ml_min
+
+    def expected_ml(self, t_mono_s: float) -> float:
+        return self._ml + self.rate_ml_min * (t_mono_s - self._t) / 60.0
+
+
+class ManagedRate:
+    """Pressure-limited mode off the control path: the pump-watch task hands the limiter's
+    rate to the pump (``RAT`` while running), keeps the expected volume in step with it,
+    and records every change."""
+
+    @classmethod
+    async def for_fill(
+        cls, pump: NE1000, supervisor: Supervisor, injection: Injection, config: ControllerConfig
+    ) -> ManagedRate | None:
+        """A limiter for this fill if the injection asked for a ceiling, stepped by the
+        supervisor on the control path; None otherwise."""
+        ceiling = injection.request.pressure_ceiling_mmhg
+        if ceiling is None:
+            return None
+        low, _ = await pump.rate_limits_ml_min()
+        rest = supervisor.line.p_rest
+        limiter = PressureLimiter(
+            ceiling, injection.request.rate_ml_min, rest, low, config.pressure_limit
+        )
+        supervisor.limiter = limiter
+        return cls(limiter, now_s(), injection.fill_delivered_ml)
+
+    async def send(self, pump: NE1000, recorder: Recorder, injection: Injection) -> None:
+        """Send the limiter's rate if it changed, and record the changes."""
+        wanted = self.pending()
+        if wanted is None:
+            return
+        accepted = await pump.set_rate_ml_min(wanted, running=True)
+        self.sent(now_s(), accepted)
+        injection.rate_now_ml_min = accepted
+        for change in self.unrecorded():
+            detail = {
+                "rate_ml_min": round(change.rate_ml_min, 4),
+                "pressure_mmhg": round(change.pressure_mmhg, 1),
+            }
+            recorder.event(injection.id, "rate_changed", detail, change.t_mono_s)
+
+    def __init__(self, limiter: PressureLimiter, t_mono_s: float, delivered_ml: float) -> None:
+        self.limiter = limiter
+        self.sent_ml_min = limiter.planned
+        self.clock = RateClock(t_mono_s, delivered_ml, limiter.planned)
+        self.recorded = 0
+
+    def pending(self) -> float | None:
+        """The rate to send now, if it differs from what the pump runs at."""
+        wanted = self.limiter.commanded
+        return wanted if abs(wanted - self.sent_ml_min) > 1e-9 else None
+
+    def sent(self, t_mono_s: float, accepted_ml_min: float) -> None:
+        self.sent_ml_min = self.limiter.commanded
+        self.clock.set_rate(t_mono_s, accepted_ml_min)
+
+    def unrecorded(self) -> list[RateChange]:
+        changes = self.limiter.changes[self.recorded :]
+        self.recorded = len(self.limiter.changes)
+        return changes

@@ -1,0 +1,143 @@
+"""``injectctl`` as an operator or engineer runs it."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from controller.cli.serve_cmd import load_config
+from drivers.ne1000 import NE1000
+from drivers.ne1000_protocol import PumpStatus
+from drivers.transducer import TransducerBridge
+from simulator.ne1000_emulator import NE1000Emulator
+from tests.support.bridge_helpers import Recorder
+from tests.support.cli import INJECTCTL, run_cli
+
+
+async def test_pump_status(emulator: NE1000Emulator) -> None:
+    code, out, _ = await run_cli("pump", "status", "--port", emulator.path)
+    assert code == 0
+    assert "NE-1000 firmware 3.928" in out and "12.06 mm" in out and "A?R" in out
+
+
+async def test_pump_infuse_with_progress(emulator: NE1000Emulator) -> None:
+    code, out, err = await run_cli(
+        "pump",
+        "infuse",
+        "--port",
+        emulator.path,
+        "--syringe",
+        "bd-luerlok-5ml",
+        "--volume-ml",
+        "0.05",
+        "--rate-ml-min",
+        "3",
+    )
+    assert code == 0, err
+    assert "complete: delivered 0.05 of 0.05 mL" in out
+    assert "mL/min" in err and "s left" in err
+    assert emulator.model.infused_ml == 0.05
+    assert not emulator.model.safe_mode  # left in basic mode
+
+
+async def test_pump_stop(emulator: NE1000Emulator) -> None:
+    emulator.model.alarm = None
+    emulator.model.settings.volume_value = 0
+    emulator.model.handle("RUN", emulator.model.now_s)
+    code, out, _ = await run_cli("pump", "stop", "--port", emulator.path)
+    assert code == 0 and "paused" in out
+    assert not emulator.model.status.moving
+
+
+async def test_errors_are_one_line(tmp_path: Path, emulator: NE1000Emulator) -> None:
+    code, _, err = await run_cli("pump", "status", "--port", str(tmp_path / "missing"))
+    assert code == 2 and err.count("\n") == 1 and "cannot open" in err
+    code, _, err = await run_cli(
+        "pump",
+        "infuse",
+        "--port",
+        emulator.path,
+        "--syringe",
+        "nope",
+        "--volume-ml",
+        "1",
+        "--rate-ml-min",
+        "1",
+    )
+    assert code == 2 and "unknown syringe 'nope'" in err
+    code, _, err = await run_cli(
+        "pump",
+        "infuse",
+        "--port",
+        emulator.path,
+        "--diameter-mm",
+        "12.06",
+        "--volume-ml",
+        "1",
+        "--rate-ml-min",
+        "50",
+    )
+    assert code == 1 and "plunger-speed range" in err
+    assert emulator.model.settings.rate_ml_min != 50
+
+
+async def test_ports_lists_something_or_says_none() -> None:
+    code, out, _ = await run_cli("ports")
+    assert code == 0 and out.strip()
+
+
+async def test_sim_serves_pump_and_bridge_with_the_interlock_wired(tmp_path: Path) -> None:
+    pump_link, bridge_link = tmp_path / "pump", tmp_path / "bridge"
+    proc = await asyncio.create_subprocess_exec(
+        INJECTCTL,
+        "sim",
+        "--pump-link",
+        str(pump_link),
+        "--transducer-link",
+        str(bridge_link),
+        "--pressure-mmhg",
+        "50",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    try:
+        async with asyncio.timeout(20):
+            while b"PTB/1 transducer bridge at" not in await proc.stdout.readline():
+                pass
+        pump = await NE1000.open(str(pump_link))
+        bridge = await TransducerBridge.open(str(bridge_link))
+        try:
+            rec = Recorder(bridge)
+            await bridge.start_stream(1000, 1)
+            await rec.more_samples(500)
+            mean = sum(s[2] for s in rec.samples[-200:]) / 200
+            assert mean == pytest.approx((50 + 6) * 1.012, abs=1.0)  # nominal gain, true zero
+            await pump.set_diameter_mm(12.06)
+            await pump.set_rate_ml_min(1.0)
+            await pump.set_volume_ml(1.0)
+            await pump.run()
+            await bridge.assert_interlock()
+            assert await pump.status() is PumpStatus.STOPPED
+        finally:
+            await bridge.close()
+            await pump.close()
+    finally:
+        proc.terminate()
+        await asyncio.wait_for(proc.wait(), 10)
+    assert proc.returncode == 0
+    assert not pump_link.exists() and not bridge_link.exists()
+
+
+async def test_serve_refuses_a_configuration_wider_than_the_clinical_limits(tmp_path: Path) -> None:
+    wide = tmp_path / "wide.toml"
+    wide.write_text("[limits]\nvolume_max_ml = 50\n")
+    code, _, err = await run_cli("serve", "--config", str(wide), "--db", str(tmp_path / "db"))
+    assert code == 2 and err.count("\n") == 1
+    assert "limits.volume_max_ml: Input should be less than or equal to 10" in err
+    narrow = tmp_path / "narrow.toml"
+    narrow.write_text("[limits]\nvolume_max_ml = 5\npressure_limit_mmhg = 600\n")
+    config = load_config(narrow)
+    assert config.limits.volume_max_ml == 5 and config.limits.pressure_limit_mmhg == 600

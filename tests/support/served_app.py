@@ -1,0 +1,121 @@
+"""``served``: the real app under uvicorn on the simulator, with an httpx client."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from dashboard.app import create_app
+from dashboard.runtime import Runtime, ServeSettings
+from dashboard.server import Server
+from tests.support.controller_rig import sampled_until
+
+TOKEN = "test-token-0123456789"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+BODY = {
+    "volume_ml": 0.5,
+    "rate_ml_min": 5.0,
+    "syringe": "bd-luerlok-5ml",
+    "needle": "22g-coaxial-150mm",
+    "target": "liver segment VI",
+    "checklist_confirmed": True,
+}
+# The served app's tests are about the API, the record and the telemetry. Their emulated
+# bridge is a Python process sharing two cores with pytest, the server and Mosquitto, and
+# under CI load it once went quiet for 21 ms, a true link_lost by the 20 ms rule that then
+# failed a test about something else. Here the limit is 100 ms; the 20 ms rule is held
+# against the drivers (test_transducer_driver.py), in the chaos and rig tests, and by
+# ``make run`` and the benches.
+SERVED_STALENESS_S = 0.1
+
+
+class Served:
+    def __init__(self, base: str, runtime: Runtime) -> None:
+        self.base, self.runtime = base, runtime
+        self.http = httpx.AsyncClient(base_url=base, timeout=10)
+
+
+@pytest.fixture
+async def served(tmp_path: Path) -> AsyncIterator[Served]:
+    settings = ServeSettings(
+        sim=True, db=tmp_path / "db.sqlite", token=TOKEN, staleness_s=SERVED_STALENESS_S
+    )
+    async with serving(settings) as running:
+        yield running
+
+
+@contextlib.asynccontextmanager
+async def serving(settings: ServeSettings) -> AsyncIterator[Served]:
+    """The app with these settings under uvicorn on a free port, until the block ends."""
+    runtime = Runtime(settings)
+    app = create_app(settings, runtime)
+    server = Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="critical"))
+    task = asyncio.create_task(server.serve())
+    async with asyncio.timeout(20):
+        await server.ready.wait()
+    served = Served(f"http://127.0.0.1:{server.port}", runtime)
+    try:
+        yield served
+    finally:
+        await served.http.aclose()
+        server.should_exit = True
+        await task
+
+
+async def until(runtime: Runtime, done: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    """Wait until ``done()`` holds, re-checked on every transducer sample (no polling)."""
+    assert runtime.bridge is not None
+    try:
+        await sampled_until(runtime.bridge, done, timeout_s)
+    except TimeoutError:
+        raise AssertionError(f"not so within {timeout_s} s: {_situation(runtime)}") from None
+
+
+def _situation(runtime: Runtime) -> str:
+    """What a failed wait needs to say: the alarm, the injection's state, the line's."""
+    controller, bridge = runtime.controller, runtime.bridge
+    if controller is None or bridge is None:
+        return "no controller"
+    alarm = controller.alarm
+    active = controller.active
+    return (
+        f"alarm {alarm.kind + ': ' + alarm.detail if alarm else None}; "
+        f"injection {active.state.value if active else None}; "
+        f"line {controller.supervisor.line.state}; bridge {bridge.stats}"
+    )
+
+
+async def start_running(served: Served, **body: object) -> str:
+    """Zero, plan and start an injection through the API; its id."""
+    http = served.http
+    assert (await http.post("/api/v1/transducer/zero", headers=AUTH)).is_success
+    created = await http.post("/api/v1/injections", json={**BODY, **body}, headers=AUTH)
+    injection_id: str = created.json()["id"]
+    assert (await http.post(f"/api/v1/injections/{injection_id}/start", headers=AUTH)).is_success
+    return injection_id
+
+
+async def spawn_serve(db: Path, *extra: str, **pipes: int) -> asyncio.subprocess.Process:
+    """``injectctl serve --sim`` in its own process, with the test token in its environment."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "controller.cli",
+        "serve",
+        "--sim",
+        "--port",
+        "0",
+        "--db",
+        str(db),
+        *extra,
+        env={**os.environ, "INJECTCTL_TOKEN": TOKEN},
+        **pipes,  # type: ignore[arg-type]
+    )
