@@ -20,7 +20,7 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from controller.records.recorder import read_rows
+from controller.records.queries import read_rows
 from simulator.rig import SimRig
 from simulator.scenario import load_scenario
 from tests.support.cli import INJECTCTL

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from controller.cli.sim_cmd import DEFAULT_SCENARIO
+from controller.cli.simulation import BuiltInSimulator
 from controller.config import ControllerConfig, MqttConfig
 from dashboard.runtime import Runtime, ServeSettings
 from tests.support.mosquitto import Broker
@@ -37,7 +39,7 @@ async def loop_lateness(stop: asyncio.Event, out: list[float]) -> None:
 async def run_once(folder: Path, broker: Broker | None) -> dict[str, float]:
     mqtt = MqttConfig(url=broker.url, device_id="bench") if broker else MqttConfig()
     settings = ServeSettings(
-        sim=True,
+        simulation=BuiltInSimulator(DEFAULT_SCENARIO),
         db=folder / f"db-{bool(broker)}.sqlite",
         token="bench",
         config=ControllerConfig(mqtt=mqtt),

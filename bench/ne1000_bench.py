@@ -52,14 +52,14 @@ async def bench_round_trip(emu: NE1000Emulator) -> None:
 
 async def bench_stop(emu: NE1000Emulator) -> None:
     arrived: list[float] = []
-    original = emu.link._on_bytes
+    original = emu.link.on_bytes
 
     def spy(data: bytes, t: float) -> None:
         if b"STP" in data:
             arrived.append(time.perf_counter())
         original(data, t)
 
-    emu.link._on_bytes = spy
+    emu.link.on_bytes = spy
     pump = await NE1000.open(emu.path)
     to_os, to_pump, queued = [], [], []
     try:
@@ -80,7 +80,7 @@ async def bench_stop(emu: NE1000Emulator) -> None:
         emu.faults.answer_late(0.0)
     finally:
         await pump.close()
-        emu.link._on_bytes = original
+        emu.link.on_bytes = original
     print("stop() called -> STP bytes leaving")
     print(f"  stop_nowait(): written to OS  {summary_us(to_os)}")
     print(f"  stop_nowait(): at the pump    {summary_us(to_pump)}")

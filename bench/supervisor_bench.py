@@ -18,8 +18,8 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 
-from controller.safety.detectors import Verdict
 from controller.safety.supervisor import Supervisor, SupervisorConfig
+from controller.safety.verdict import Verdict, VerdictKind
 from simulator.closed_loop import LoopResult, SupervisorLike, run_closed_loop
 from simulator.scenario import Scenario, load_scenario, scenario_library
 
@@ -36,9 +36,11 @@ class ThresholdSupervisor(Supervisor):
         p = self.conditioner.filtered
         if self.infusing and t - self.line.t_start > 1.0:
             if p > THRESHOLD_OCCLUSION_MMHG:
-                self.trip(Verdict("occlusion", f"pressure over {THRESHOLD_OCCLUSION_MMHG}", t))
+                self.trip(
+                    Verdict(VerdictKind.OCCLUSION, f"pressure over {THRESHOLD_OCCLUSION_MMHG}", t)
+                )
             elif p < THRESHOLD_LEAK_MMHG:
-                self.trip(Verdict("leak", f"pressure under {THRESHOLD_LEAK_MMHG}", t))
+                self.trip(Verdict(VerdictKind.LEAK, f"pressure under {THRESHOLD_LEAK_MMHG}", t))
 
 
 class OverPressureOnly(Supervisor):

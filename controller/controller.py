@@ -12,22 +12,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import json
 import sqlite3
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from controller import device_ops
 from controller.config import ControllerConfig
 from controller.injection import FINAL, Injection, InjectionRequest, State, StateError
-from controller.procedure.catalog import Syringe, load_drugs, load_needles, load_syringes
-from controller.procedure.limits import CheckedInjection, LimitRefused, check_injection
-from controller.procedure.plan import Checklist, aliquot_volumes, next_sector
+from controller.procedure.admission import admit
+from controller.procedure.plan import Checklist, next_sector
+from controller.records import queries
 from controller.records.recorder import Recorder, utc_now
-from controller.safety.detectors import Verdict
 from controller.safety.pressure_limit import ManagedRate
 from controller.safety.supervisor import Supervisor
+from controller.safety.verdict import Verdict, VerdictKind
 from drivers.clock import now_s
 from drivers.ne1000 import NE1000
 from drivers.ne1000_link import PumpLinkLost, PumpTimeout
@@ -51,25 +51,27 @@ def _drug_expired(request: InjectionRequest) -> bool:
     return bool(checklist.missing())
 
 
-def with_aliquots(checked: CheckedInjection, aliquots: int, syringe: Syringe) -> CheckedInjection:
-    """Radial technique: one fill per needle position (each must fit in the syringe)."""
-    parts = aliquot_volumes(checked.volume_ml, aliquots)
-    if max(parts) > syringe.nominal_volume_ml:
-        raise LimitRefused("aliquot", f"aliquots of {max(parts):g} mL do not fit {syringe.id}")
-    return dataclasses.replace(checked, fills_ml=parts)
-
-
 class StartRefused(StateError):
     """Start is not allowed now; the message says why (the API answers 409 with it)."""
 
 
 class Controller:
     def __init__(
-        self, pump: NE1000, bridge: TransducerBridge, recorder: Recorder, config: ControllerConfig
+        self,
+        pump: NE1000,
+        bridge: TransducerBridge,
+        recorder: Recorder,
+        config: ControllerConfig,
+        *,
+        uncalibrated_reason: str | None = None,
+        supervisor_factory: Callable[..., Supervisor] = Supervisor,
     ) -> None:
+        """Built by ``controller.system.build_system``. ``uncalibrated_reason``: why the
+        bridge's nominal gain may serve for injections (None: a calibration is needed)."""
         self.pump, self.bridge, self.recorder, self.config = pump, bridge, recorder, config
+        self.uncalibrated_reason = uncalibrated_reason
         self.session_id = uuid.uuid4().hex[:12]
-        self.supervisor = Supervisor(config.supervisor, self._on_trip)
+        self.supervisor = supervisor_factory(config.supervisor, self._on_trip)
         self.injections: dict[str, Injection] = {}
         self.active: Injection | None = None
         self.alarm: Verdict | None = None
@@ -78,11 +80,17 @@ class Controller:
         self._tasks: set[asyncio.Task[None]] = set()
         self._monitor: asyncio.Task[None] | None = None
         self._remove: list[Any] = []
+        self._closed = False
 
     # ------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         self.recorder.on_failure = self._on_recorder_failure
-        await self.recorder.session(self.session_id, {"config": self.config.model_dump()})
+        info = {
+            "config": self.config.model_dump(),
+            "calibration": self.bridge.scale.source,
+            "uncalibrated_reason": self.uncalibrated_reason,
+        }
+        await self.recorder.session(self.session_id, info)
         await device_ops.recover_interrupted(self.recorder, self.pump)
         self._remove = [
             self.bridge.add_sample_listener(self.supervisor.on_sample),
@@ -95,7 +103,7 @@ class Controller:
         if StatusFlag.INTERLOCK_ASSERTED in status.flags:
             # the previous session ended with the interlock asserted (its watchdog expired)
             self.alarm = Verdict(
-                "link_lost",
+                VerdictKind.LINK_LOST,
                 "bridge interlock found asserted at start: the previous session ended abruptly",
                 now_s(),
             )
@@ -103,7 +111,10 @@ class Controller:
             await self.bridge.start_stream(1000, 1)
 
     async def close(self) -> None:
-        """Stop any infusion first, then release everything this controller owns."""
+        """Stop any infusion first, then release everything this controller owns (once)."""
+        if self._closed:
+            return
+        self._closed = True
         if self.active is not None and self.active.state in (State.RUNNING, State.PAUSED):
             with contextlib.suppress(PumpError, BridgeError):
                 await self.stop_injection(self.active.id)
@@ -133,28 +144,8 @@ class Controller:
 
     # ------------------------------------------------------------ injections
     def create_injection(self, request: InjectionRequest) -> Injection:
-        syringes, needles, drugs = load_syringes(), load_needles(), load_drugs()
-        for field, catalog in (("syringe", syringes), ("needle", needles), ("drug", drugs)):
-            if getattr(request, field) not in catalog:
-                raise ValueError(f"unknown {field} {getattr(request, field)!r}")
-        checked = check_injection(
-            volume_ml=request.volume_ml,
-            rate_ml_min=request.rate_ml_min,
-            syringe=syringes[request.syringe],
-            needle=needles[request.needle],
-            limits=self.config.limits,
-            pressure_limit_mmhg=request.pressure_limit_mmhg,
-            override_reason=request.override_reason,
-        )
-        if request.aliquots > 1:
-            checked = with_aliquots(checked, request.aliquots, syringes[request.syringe])
-        ceiling = request.pressure_ceiling_mmhg
-        if ceiling is not None and ceiling >= checked.pressure_limit_mmhg:
-            raise ValueError(
-                f"pressure_ceiling_mmhg: {ceiling:g} must be under the pressure limit "
-                f"{checked.pressure_limit_mmhg:g} mmHg"
-            )
-        injection = Injection(request, checked)
+        checked, path = admit(request, self.config.limits)
+        injection = Injection(request, checked, path)
         self.injections[injection.id] = injection
         if checked.override_reason:
             injection.note("limit_overridden", reason=checked.override_reason)
@@ -163,9 +154,8 @@ class Controller:
 
     async def propose_sector(self, target: str, sectors: int) -> tuple[int, int]:
         """Sequential technique: (cycle, sector) for this target, clockwise from its history."""
-        rows = await self.recorder.query(
-            "SELECT request_json FROM injections WHERE state IN ('completed', 'interrupted',"
-            " 'stopped', 'alarm')"
+        rows = await self.recorder.read(
+            queries.injections_in_states, ("completed", "interrupted", "stopped", "alarm")
         )
         history = []
         for row in rows:
@@ -187,6 +177,11 @@ class Controller:
             (
                 zero_age is not None and zero_age > self.config.zero_max_age_s,
                 "transducer zero is too old",
+            ),
+            (
+                not self.bridge.scale.calibrated and self.uncalibrated_reason is None,
+                "transducer not calibrated: calibrate it (Calibration tab, or injectctl "
+                "transducer calibrate) or run with --uncalibrated REASON",
             ),
             (not injection.request.checklist_confirmed, "checklist not confirmed"),
             (
@@ -224,7 +219,7 @@ class Controller:
         self.supervisor.begin_infusion(
             now_s(),
             injection.request.rate_ml_min,
-            device_ops.line_prior(injection.request),
+            device_ops.line_prior(injection.path),
         )
         await self._manage_rate(injection)
         await self.pump.run()
@@ -358,7 +353,7 @@ class Controller:
         device_ops.stop_now(self.pump, self.bridge)
         self.supervisor.end_infusion()
         injection.move(State.INTERRUPTED)
-        self._spawn(self._after_trip(injection, Verdict("recording_failed", why, 0.0)))
+        self._spawn(self._after_trip(injection, Verdict(VerdictKind.RECORDING_FAILED, why, 0.0)))
 
     # ------------------------------------------------------------ device events
     def _on_bridge_event(self, event: BridgeEvent) -> None:

@@ -12,7 +12,8 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from controller.calibration.transducer import collect_raw, still_reading
-from controller.procedure.catalog import load_drugs, load_needles, load_syringes
+from controller.procedure.fluid_path import FluidPath
+from controller.records import queries
 from controller.records.recorder import Recorder, utc_now
 from controller.safety.line_model import LinePrior
 from drivers.clock import now_s
@@ -20,11 +21,10 @@ from drivers.ne1000 import NE1000
 from drivers.ne1000_protocol import Direction, PumpError
 from drivers.transducer import Scale, TransducerBridge
 from drivers.transducer_link import BridgeError
-from simulator.plant.profiles import load_plant_config
 
 if TYPE_CHECKING:
     from controller.config import ControllerConfig
-    from controller.injection import Injection, InjectionRequest
+    from controller.injection import Injection
     from controller.safety.supervisor import Supervisor
 
 MIN_FILL_ML = 0.001
@@ -55,8 +55,7 @@ async def disarm(pump: NE1000, bridge: TransducerBridge) -> None:
 
 
 async def program_fill(pump: NE1000, injection: Injection, remaining_ml: float) -> None:
-    syringe = load_syringes()[injection.request.syringe]
-    await pump.set_diameter_mm(syringe.inner_diameter_mm)
+    await pump.set_diameter_mm(injection.path.syringe.inner_diameter_mm)
     await pump.set_direction(Direction.INFUSE)
     await pump.set_rate_ml_min(injection.request.rate_ml_min)
     await pump.set_volume_ml(max(remaining_ml, MIN_FILL_ML))
@@ -64,18 +63,10 @@ async def program_fill(pump: NE1000, injection: Injection, remaining_ml: float) 
         await pump.clear_dispensed(Direction.INFUSE)
 
 
-def line_prior(request: InjectionRequest) -> LinePrior:
-    """Compliance of syringe, line and dome, and the needle path's Hagen-Poiseuille R."""
-    plant = load_plant_config()
-    syringe = load_syringes()[request.syringe]
-    needle = load_needles()[request.needle]
-    viscosity = load_drugs()[request.drug].viscosity_cp
-    r_needle, r_extension = plant.path_resistances(
-        viscosity, needle.length_mm, needle.inner_diameter_mm
-    )
-    return LinePrior(
-        plant.line_compliance_ml_per_mmhg(syringe.nominal_volume_ml), r_needle + r_extension
-    )
+def line_prior(path: FluidPath) -> LinePrior:
+    """What the catalogs say: compliance of syringe, line and dome, and the Hagen-Poiseuille
+    resistance of needle and extension line for the drug (the detectors correct it)."""
+    return LinePrior(path.compliance_ml_per_mmhg, path.resistance)
 
 
 async def zero(bridge: TransducerBridge, samples: int) -> float:
@@ -83,7 +74,8 @@ async def zero(bridge: TransducerBridge, samples: int) -> float:
     raw = await collect_raw(bridge, samples, timeout_s=5 + samples / 500)
     gain = bridge.scale.gain_counts_per_mmhg
     reading = still_reading(raw, gain)
-    bridge.scale = Scale(reading.raw_mean, gain, f"zeroed {utc_now()}; gain {bridge.scale.source}")
+    source = f"zeroed {utc_now()}; gain {bridge.scale.source}"
+    bridge.scale = Scale(reading.raw_mean, gain, source, bridge.scale.calibrated)
     return reading.raw_mean
 
 
@@ -147,7 +139,7 @@ async def _withdraw(pump: NE1000, volume_ml: float, rate_ml_min: float) -> float
 
 async def recover_interrupted(recorder: Recorder, pump: NE1000) -> list[str]:
     """Injections a crash left running or paused become ``interrupted``, reconciled with DIS."""
-    rows = await recorder.query("SELECT * FROM injections WHERE state IN ('running', 'paused')")
+    rows = await recorder.read(queries.injections_in_states, ("running", "paused"))
     if not rows:
         return []
     try:

@@ -17,9 +17,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from controller.procedure.catalog import DEFAULT_LINE
+from controller.procedure.fluid_path import FluidPath
 from controller.procedure.limits import CheckedInjection
 from controller.records.recorder import utc_now
-from controller.safety.detectors import Verdict
+from controller.safety.verdict import Verdict
 
 
 class State(enum.StrEnum):
@@ -54,6 +56,7 @@ class InjectionRequest(BaseModel):
     syringe: str
     needle: str
     target: str
+    line: str = Field(default=DEFAULT_LINE, description="extension line and transducer set")
     checklist_confirmed: bool = False
     drug: str = "saline"
     pressure_limit_mmhg: float | None = None
@@ -75,6 +78,7 @@ class InjectionRequest(BaseModel):
 class Injection:
     request: InjectionRequest
     checked: CheckedInjection
+    path: FluidPath  # resolved from the catalogs once, when the injection was created
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     state: State = State.READY
     created_utc: str = field(default_factory=utc_now)

@@ -116,7 +116,7 @@ def create_app(settings: ServeSettings, runtime: Runtime | None = None) -> FastA
     add_procedure_routes(api, rt, control)
     add_calibration_routes(api, rt, control)
     add_sim_routes(api, rt, control)
-    add_gravimetric_routes(api, lambda: rt.gravimetric, settings.sim, control)
+    add_gravimetric_routes(api, lambda: rt.gravimetric, control)
 
     @api.post("/alarms/acknowledge", dependencies=control)
     async def acknowledge() -> dict[str, Any]:

@@ -1,10 +1,14 @@
-"""Everything ``serve`` runs in one process: devices (or the simulator), recorder,
-controller and the telemetry bus; started and stopped by the app's lifespan."""
+"""Everything ``serve`` runs in one process, started and stopped by the app's lifespan.
+
+The controller and its devices come from the composition root (``build_system``); the
+dashboard adds what only it needs: the telemetry bus, the MQTT publisher, the procedure
+book and the gravimetric bench. With ``--sim`` the devices are the built-in simulator's,
+handed in as a ``Simulation`` by the CLI.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import math
 import tempfile
@@ -12,90 +16,121 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from controller.calibration.gravimetric_bench import GravimetricBench
 from controller.calibration.session import CalibrationSession
-from controller.calibration.transducer import CalibrationStore, collect_raw, default_store_dir
+from controller.calibration.transducer import collect_raw, default_store_dir
 from controller.config import ControllerConfig
 from controller.controller import Controller
 from controller.injection import FINAL, Injection, State
 from controller.procedure.book import ProcedureBook
 from controller.records.recorder import Recorder
-from dashboard.api.gravimetric import GravimetricBench
+from controller.system import DeviceSettings, System, SystemSettings, build_system
+from dashboard.simulation import Simulation
 from dashboard.telemetry.bus import TelemetryBus
 from dashboard.telemetry.mqtt import MqttPublisher
 from drivers.ne1000 import NE1000
 from drivers.transducer import TransducerBridge
-from simulator.rig_process import RigProcess
-from simulator.scenario import load_scenario
 
 STATE_PERIOD_S = 0.1
 
 
 @dataclass(frozen=True)
 class ServeSettings:
-    sim: bool = True
-    pump_port: str | None = None
-    transducer_port: str | None = None
-    pump_baud: int = 19200
-    pump_address: int = 0
-    transducer_baud: int = 460800
     db: Path = Path("injectctl.sqlite")
     token: str = ""
-    scenario: str = "normal-liver-saline-1ml"
+    devices: DeviceSettings | None = None  # real devices; None when ``simulation`` is given
+    simulation: Simulation | None = None
     staleness_s: float = 0.020
-    calibration_dir: Path | None = None  # default: the user's store; with --sim, a temporary one
+    calibration_dir: Path | None = None  # default: the user's store; with a simulation, a temp
     config: ControllerConfig = field(default_factory=ControllerConfig)
 
 
 class Runtime:
     def __init__(self, settings: ServeSettings) -> None:
+        if (settings.devices is None) == (settings.simulation is None):
+            raise ValueError("serve runs on real devices or on the simulator: give one of them")
         self.settings = settings
-        self.sim: RigProcess | None = None  # the simulator, in its own process
-        self.pump: NE1000 | None = None
-        self.bridge: TransducerBridge | None = None
-        self.recorder = Recorder(settings.db)
-        self.controller: Controller | None = None
-        self.calibration: CalibrationSession | None = None
+        self.system: System | None = None
         self.gravimetric: GravimetricBench | None = None
-        self.procedures = ProcedureBook(self.recorder)
+        self._procedures: ProcedureBook | None = None
         self.bus = TelemetryBus()
         self.mqtt: MqttPublisher | None = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._last_state: dict[str, Any] | None = None
         self._state_handle: asyncio.TimerHandle | None = None
 
+    # ------------------------------------------------------------ what the APIs use
+    @property
+    def sim(self) -> Simulation | None:
+        return self.settings.simulation
+
+    @property
+    def controller(self) -> Controller | None:
+        return self.system.controller if self.system is not None else None
+
+    @property
+    def pump(self) -> NE1000 | None:
+        return self.system.pump if self.system is not None else None
+
+    @property
+    def bridge(self) -> TransducerBridge | None:
+        return self.system.bridge if self.system is not None else None
+
+    @property
+    def calibration(self) -> CalibrationSession | None:
+        return self.system.calibration if self.system is not None else None
+
+    @property
+    def procedures(self) -> ProcedureBook:
+        assert self._procedures is not None, "runtime not started"
+        return self._procedures
+
+    @property
+    def recorder(self) -> Recorder:
+        assert self.system is not None, "runtime not started"
+        return self.system.recorder
+
+    # ------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         s = self.settings
-        pump_port, bridge_port = s.pump_port, s.transducer_port
-        if s.sim:
-            self._tmp = tempfile.TemporaryDirectory(prefix="injectctl-serve-")
-            folder = Path(self._tmp.name)
-            self.sim = RigProcess(load_scenario(s.scenario), folder / "pump", folder / "bridge")
-            await self.sim.start()
-            pump_port, bridge_port = self.sim.pump_port, self.sim.bridge_port
-        assert pump_port is not None and bridge_port is not None
-        self.pump = await NE1000.open(
-            pump_port, s.pump_baud, address=s.pump_address, command_timeout_s=0.2, retries=1
+        store_dir = s.calibration_dir
+        if s.simulation is not None:
+            await s.simulation.start()
+            if store_dir is None:  # the simulator's calibrations are not the user's
+                self._tmp = tempfile.TemporaryDirectory(prefix="injectctl-serve-")
+                store_dir = Path(self._tmp.name) / "calibrations"
+        self.system = await build_system(self._system_settings(store_dir or default_store_dir()))
+        self.gravimetric = GravimetricBench(
+            self.system.store.directory,
+            s.simulation.gravimetric_bench if s.simulation is not None else None,
         )
-        self.bridge = await TransducerBridge.open(
-            bridge_port, baud=s.transducer_baud, staleness_s=s.staleness_s
-        )
-        store_dir = s.calibration_dir or (
-            Path(self._tmp.name) / "calibrations" if self._tmp is not None else default_store_dir()
-        )
-        self.calibration = CalibrationSession(self.bridge, CalibrationStore(store_dir))
-        self.gravimetric = GravimetricBench(store_dir)
-        await self.calibration.load()
-        await self.recorder.start()
-        await self.procedures.load()
-        self.controller = Controller(self.pump, self.bridge, self.recorder, s.config)
-        await self.controller.start()
-        self.bridge.add_sample_listener(self.bus.add_sample)
+        self._procedures = ProcedureBook(self.system.recorder)
+        await self._procedures.load()
+        self.system.bridge.add_sample_listener(self.bus.add_sample)
         self.bus.start()
         self._start_mqtt()
         self._publish_state()
         # Everything built so far lives as long as the process: keep it out of the cyclic
         # collector, whose full passes over it would otherwise stall the control loop.
         gc.freeze()
+
+    def _system_settings(self, store_dir: Path) -> SystemSettings:
+        s = self.settings
+        if s.simulation is not None:
+            devices = DeviceSettings(
+                s.simulation.pump_port, s.simulation.bridge_port, staleness_s=s.staleness_s
+            )
+            reason: str | None = s.simulation.uncalibrated_reason
+        else:
+            assert s.devices is not None
+            devices, reason = s.devices, None
+        return SystemSettings(
+            devices=devices,
+            db=s.db,
+            config=s.config,
+            calibration_dir=store_dir,
+            uncalibrated_reason=reason,
+        )
 
     async def stop(self) -> None:
         """Stops any infusion first (the controller's close), then everything else."""
@@ -104,30 +139,31 @@ class Runtime:
         self.bus.stop()
         if self.gravimetric is not None:
             await self.gravimetric.stop()
-        if self.controller is not None:
-            await self.controller.close()
-        if self.mqtt is not None:  # after the controller: its last events go out first
-            await self.mqtt.stop()
-        for closer in (self.bridge, self.pump):
-            if closer is not None:
-                with contextlib.suppress(Exception):
-                    await closer.close()
-        await self.recorder.close()
-        if self.sim is not None:
-            await self.sim.stop()
-        if self._tmp is not None:
-            self._tmp.cleanup()
+        try:
+            if self.system is not None:
+                await self.system.controller.close()
+        finally:
+            if self.mqtt is not None:  # after the controller: its last events go out first
+                await self.mqtt.stop()
+            if self.system is not None:
+                await self.system.close()
+            if self.sim is not None:
+                await self.sim.stop()
+            if self._tmp is not None:
+                self._tmp.cleanup()
 
     async def zero(self) -> float:
-        assert self.controller is not None and self.bridge is not None
+        """Zero to atmosphere; on the simulator its stopcock is turned to air and back."""
+        controller = self.controller
+        assert controller is not None and self.bridge is not None
         if self.sim is None:
-            return await self.controller.zero_transducer()
-        await self.sim.request("stopcock", "air")  # the simulated stopcock, open to air
+            return await controller.zero_transducer()
+        await self.sim.stopcock("air")
         try:
             await collect_raw(self.bridge, 100, timeout_s=2.0)  # let the reading settle
-            return await self.controller.zero_transducer()
+            return await controller.zero_transducer()
         finally:
-            await self.sim.request("stopcock", "line")
+            await self.sim.stopcock("line")
 
     def _start_mqtt(self) -> None:
         config = self.settings.config.mqtt
@@ -174,16 +210,21 @@ class Runtime:
         }
 
     def health(self) -> dict[str, Any]:
-        pump_ok = self.pump is not None and self.pump.transport.is_open
-        bridge_ok = self.bridge is not None and self.bridge.link_ok and self.bridge.streaming
-        recorder_ok = self.recorder.failure is None
+        pump, bridge = self.pump, self.bridge
+        pump_ok = pump is not None and pump.transport.is_open
+        bridge_ok = bridge is not None and bridge.link_ok and bridge.streaming
+        recorder_ok = self.system is not None and self.recorder.failure is None
         return {
             "status": "ok" if pump_ok and bridge_ok and recorder_ok else "degraded",
-            "recorder": {"ok": recorder_ok, "error": self.recorder.failure},
+            "recorder": {
+                "ok": recorder_ok,
+                "error": self.recorder.failure if self.system is not None else "not started",
+            },
             "pump": {"connected": pump_ok, "simulated": self.sim is not None},
             "transducer": {
                 "connected": bridge_ok,
-                "calibration": self.bridge.scale.source if self.bridge else None,
+                "calibration": bridge.scale.source if bridge is not None else None,
+                "calibrated": bridge.scale.calibrated if bridge is not None else False,
             },
             **({"mqtt": self.mqtt.health()} if self.mqtt is not None else {}),
         }

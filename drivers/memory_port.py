@@ -35,9 +35,13 @@ class MemoryEndpoint:
         if not url.startswith(SCHEME):
             raise ValueError(f"a memory port's name starts with {SCHEME}: {url!r}")
         self.url = url
-        self._on_bytes = on_bytes
+        self.on_bytes = on_bytes
         self._host: _HostTransport | None = None
         self.dropped_tx_bytes = 0
+
+    @property
+    def device(self) -> str:
+        return self.url
 
     @property
     def plugged(self) -> bool:
@@ -64,7 +68,7 @@ class MemoryEndpoint:
 
     def _from_host(self, data: bytes) -> None:
         if self.plugged:
-            self._on_bytes(data, now_s())
+            self.on_bytes(data, now_s())
 
     def _attach(self, host: _HostTransport) -> None:
         if self._host is not None:

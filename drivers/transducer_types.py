@@ -14,6 +14,7 @@ class Scale:
     zero_counts: float
     gain_counts_per_mmhg: float
     source: str
+    calibrated: bool = False  # the gain comes from a calibration, not the bridge's HELLO
 
     def to_mmhg(self, raw: float) -> float:
         return (raw - self.zero_counts) / self.gain_counts_per_mmhg

@@ -19,7 +19,6 @@ import serial.tools.list_ports
 import serial_asyncio_fast
 
 from drivers import memory_port
-
 from drivers.clock import now_s
 
 Parity = Literal["N", "E", "O", "M", "S"]

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from controller.safety.detectors import Verdict
 from controller.safety.line_model import LinePrior
+from controller.safety.verdict import Verdict
 from simulator.faults import FaultScheduler, FaultTargets, SensorState
 from simulator.ne1000_model import NE1000Model
 from simulator.offline import adc_sample, program_pump

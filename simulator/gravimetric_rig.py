@@ -27,6 +27,14 @@ class GravimetricRig:
     pump: NE1000Emulator
     balance: BalanceEmulator
 
+    @property
+    def pump_port(self) -> str:
+        return self.pump.path
+
+    @property
+    def balance_port(self) -> str:
+        return self.balance.path
+
 
 @contextlib.asynccontextmanager
 async def gravimetric_rig(

@@ -13,6 +13,13 @@ from simulator.pty_link import PtyLink
 class DeviceLink(Protocol):
     """What an emulator needs of its serial line."""
 
+    on_bytes: Callable[[bytes, float], None]  # what the host sent, and when
+
+    @property
+    def device(self) -> str:
+        """What a host opens: the pty's /dev/pts path, or the memory port's URL."""
+        ...
+
     @property
     def plugged(self) -> bool: ...
 
@@ -28,4 +35,3 @@ def device_link(where: str | Path, on_bytes: Callable[[bytes, float], None]) -> 
     if str(where).startswith(SCHEME):
         return MemoryEndpoint(str(where), on_bytes)
     return PtyLink(where, on_bytes)
-

@@ -19,8 +19,8 @@ from pathlib import Path
 from drivers.clock import now_s
 from drivers.ne1000_protocol import CR, ETX, STX, crc16_xmodem, encode_safe
 from drivers.tasks import cancel_and_wait
-from simulator.ne1000_model import NE1000Model, PlungerHook
 from simulator.links import device_link
+from simulator.ne1000_model import NE1000Model, PlungerHook
 
 log = logging.getLogger(__name__)
 

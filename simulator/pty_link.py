@@ -21,7 +21,7 @@ from drivers.clock import now_s
 class PtyLink:
     def __init__(self, link_path: str | Path, on_bytes: Callable[[bytes, float], None]) -> None:
         self.link_path = Path(link_path)
-        self._on_bytes = on_bytes
+        self.on_bytes = on_bytes
         self._master: int | None = None
         self._slave: int | None = None
         self.dropped_tx_bytes = 0
@@ -83,4 +83,4 @@ class PtyLink:
         except OSError:
             return
         if data:
-            self._on_bytes(data, now_s())
+            self.on_bytes(data, now_s())

@@ -32,12 +32,14 @@ class SimRig:
         *,
         pump_address: int = 0,
         ground_truth_path: Path | None = None,
+        truth_every_s: float = 0.0,
     ) -> None:
         self.scenario = scenario
         # device paths for ptys, or memory:// names (kept as strings: a Path would fold //)
         self.pump_link, self.bridge_link = str(pump_link), str(bridge_link)
         self.pump_address = pump_address
         self.ground_truth_path = ground_truth_path
+        self.truth_every_s = truth_every_s  # 0: every plant step (see ``Plant``)
         self._plant: Plant | None = None
         self._pump: NE1000Emulator | None = None
         self._bridge: BridgeEmulator | None = None
@@ -46,7 +48,7 @@ class SimRig:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        plant = self.scenario.build_plant(t0_s=loop.time())
+        plant = self.scenario.build_plant(t0_s=loop.time(), truth_every_s=self.truth_every_s)
         if self.ground_truth_path is None:
             plant.truth.max_rows = BOUNDED_TRUTH_ROWS
         transducer = self.scenario.transducer.model()

@@ -15,14 +15,18 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from controller.procedure.catalog import (
     CONFIG_DIR,
+    DEFAULT_LINE,
     CatalogError,
     load_drugs,
+    load_lines,
     load_needles,
     load_syringes,
 )
+from controller.procedure.fluid_path import FluidPath
 from simulator.plant.artifacts import ArtifactConfig
 from simulator.plant.model import Plant, PlantParams
 from simulator.plant.profiles import load_plant_config, load_tissues
+from simulator.plant.spread import PlantTruth, TruthSpread
 from simulator.transducer_model import TransducerModel
 
 SCENARIO_DIR = CONFIG_DIR / "scenarios"
@@ -118,29 +122,43 @@ class Scenario(BaseModel):
     needle: str
     drug: str
     tissue: str
+    line: str = DEFAULT_LINE
+    truth: TruthSpread = TruthSpread()  # how far the plant's truth is from the catalogs
     expect: str = Field(default="complete", description="'complete' or the alarm it must raise")
     injection: InjectionPlan
     artifacts: ArtifactConfig = ArtifactConfig()
     transducer: TransducerSetup = TransducerSetup()
     faults: list[FaultSpec] = []
 
+    @property
+    def fluid_path(self) -> FluidPath:
+        """What the catalogs say of this scenario's path (what the controller knows)."""
+        return FluidPath.from_ids(self.syringe, self.line, self.needle, self.drug)
+
+    @property
+    def plant_truth(self) -> PlantTruth:
+        """The factors this scenario and seed draw (what the controller never knows)."""
+        return self.truth.draw(self.seed)
+
     def params(self) -> PlantParams:
         return PlantParams.build(
-            syringe=load_syringes()[self.syringe],
-            needle=load_needles()[self.needle],
-            drug=load_drugs()[self.drug],
+            path=self.fluid_path,
             tissue=load_tissues()[self.tissue],
             config=load_plant_config(),
+            truth=self.plant_truth,
             transducer_height_cm=self.transducer.height_cm,
         )
 
-    def build_plant(self, t0_s: float = 0.0, max_step_s: float = 0.001) -> Plant:
+    def build_plant(
+        self, t0_s: float = 0.0, max_step_s: float = 0.001, truth_every_s: float = 0.0
+    ) -> Plant:
         return Plant(
             self.params(),
             artifacts=self.artifacts,
             seed=self.seed,
             t0_s=t0_s,
             max_step_s=max_step_s,
+            truth_every_s=truth_every_s,
         )
 
     @property
@@ -153,6 +171,7 @@ def _check_ids(path: Path, scenario: Scenario) -> None:
         "syringe": set(load_syringes()),
         "needle": set(load_needles()),
         "drug": set(load_drugs()),
+        "line": set(load_lines()),
         "tissue": set(load_tissues()),
     }
     for field, catalog in catalogs.items():

@@ -7,10 +7,11 @@ same run. Bytes between driver and emulator must travel through memory ports
 (``memory://``), which deliver on the loop itself; a pseudo-terminal's kernel buffer has
 no virtual time and would be overtaken.
 
-Work in other threads (the recorder's SQLite writer, ``asyncio.to_thread``) runs in real
-time while the virtual clock goes on with the loop's timers: such a wait costs virtual
-time in proportion to how busy the loop is. That only matters for waits bounded by a
-timeout, and the controller bounds none of its record writes.
+Work handed to an executor (the recorder's SQLite writer, ``asyncio.to_thread``) runs
+inline, at once: a worker thread would run in real time while the virtual clock raced on
+with the loop's timers (and, holding the GIL, the loop would starve it), so a record
+write would cost a random number of virtual seconds. Inline it costs none, and a run is
+the same every time.
 """
 
 from __future__ import annotations
@@ -18,13 +19,15 @@ from __future__ import annotations
 import asyncio
 import selectors
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from concurrent.futures import Executor
+from typing import Any, TypeVar, TypeVarTuple
 
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 START_S = 1000.0  # an arbitrary origin; far enough from 0 that "never" (0.0) stays in the past
 
 
-class _JumpingSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-type]
+class _JumpingSelector(selectors.DefaultSelector):
     def __init__(self, clock: VirtualClockLoop) -> None:
         super().__init__()
         self._clock = clock
@@ -53,6 +56,17 @@ class VirtualClockLoop(asyncio.SelectorEventLoop):
 
     def advance(self, seconds: float) -> None:
         self._virtual_now_s += max(0.0, seconds)
+
+    def run_in_executor(
+        self, executor: Executor | None, func: Callable[[*Ts], T], *args: *Ts
+    ) -> asyncio.Future[T]:
+        """Run ``func`` now, on the loop's thread: instant in virtual time."""
+        future: asyncio.Future[T] = self.create_future()
+        try:
+            future.set_result(func(*args))
+        except BaseException as exc:  # delivered to the awaiting code, as an executor would
+            future.set_exception(exc)
+        return future
 
 
 def run_virtual(main: Callable[[], Awaitable[T]], start_s: float = START_S) -> T:

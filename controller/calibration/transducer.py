@@ -71,7 +71,12 @@ class CalibrationRecord(BaseModel):
 
     def scale(self) -> Scale:
         when = self.created_utc.strftime("%Y-%m-%d %H:%M UTC")
-        return Scale(self.zero_counts, self.gain_counts_per_mmhg, f"{self.method} of {when}")
+        return Scale(
+            self.zero_counts,
+            self.gain_counts_per_mmhg,
+            f"{self.method} of {when}",
+            calibrated=self.method != "nominal",
+        )
 
 
 @dataclass(frozen=True)

@@ -17,14 +17,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from controller.config import ControllerConfig
 from controller.controller import Controller
 from controller.injection import FINAL, InjectionRequest, State
 from controller.procedure.limits import LimitRefused
-from controller.records.recorder import Recorder
-from drivers.ne1000 import NE1000
+from controller.system import (
+    ConfigError,
+    DeviceSettings,
+    System,
+    SystemSettings,
+    build_system,
+    load_config,
+)
 from drivers.ne1000_protocol import PumpError
-from drivers.transducer import TransducerBridge
 from drivers.transducer_link import BridgeError
 from drivers.transport import PortOpenError
 
@@ -36,6 +40,15 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--pump-port", required=True)
     p.add_argument("--transducer-port", required=True)
     p.add_argument("--pump-baud", type=int, default=19200)
+    p.add_argument("--pump-address", type=int, default=0)
+    p.add_argument("--transducer-baud", type=int, default=460800)
+    p.add_argument("--config", type=Path, help="controller settings (TOML), as for serve")
+    p.add_argument("--cal-dir", type=Path, help="transducer calibration store (default: yours)")
+    p.add_argument(
+        "--uncalibrated",
+        metavar="REASON",
+        help="inject on the bridge's nominal gain when no calibration is saved (recorded)",
+    )
     p.add_argument("--db", type=Path, required=True, help="SQLite record (created if missing)")
     p.add_argument("--recover-only", action="store_true", help="recover and exit")
     p.add_argument("--syringe", default="bd-luerlok-5ml")
@@ -51,32 +64,63 @@ def add_parser(sub: Any) -> None:
 
 async def run(args: argparse.Namespace) -> int:
     try:
-        pump = await NE1000.open(args.pump_port, args.pump_baud, command_timeout_s=0.2, retries=1)
-    except (PortOpenError, PumpError) as exc:
-        print(f"injectctl inject: pump: {exc}", file=sys.stderr)
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"injectctl inject: {exc}", file=sys.stderr)
         return 2
-    recorder = Recorder(args.db)
-    await recorder.start()
-    bridge: TransducerBridge | None = None
-    controller: Controller | None = None
+    settings = SystemSettings(
+        devices=DeviceSettings(
+            args.pump_port,
+            args.transducer_port,
+            pump_baud=args.pump_baud,
+            pump_address=args.pump_address,
+            transducer_baud=args.transducer_baud,
+        ),
+        db=args.db,
+        config=config,
+        calibration_dir=args.cal_dir,
+        uncalibrated_reason=args.uncalibrated,
+    )
     try:
-        bridge = await TransducerBridge.open(args.transducer_port)
-        controller = Controller(pump, bridge, recorder, ControllerConfig())
-        await controller.start()
+        system = await build_system(settings)
+    except (PortOpenError, BridgeError, PumpError) as exc:
+        print(f"injectctl inject: {exc}", file=sys.stderr)
+        return 2
+    try:
         if args.recover_only:
             print("recovered", flush=True)
             return 0
-        return await _inject(args, controller)
-    except (PortOpenError, BridgeError, PumpError, LimitRefused, ValueError) as exc:
+        if not _calibration_ok(system, args):
+            return 2
+        return await _inject(args, system.controller)
+    except (BridgeError, PumpError, LimitRefused, ValueError) as exc:
         print(f"injectctl inject: {exc}", file=sys.stderr)
         return 2
     finally:
-        if controller is not None:
-            await controller.close()
-        if bridge is not None:
-            await bridge.close()
-        await pump.close()
-        await recorder.close()
+        await system.close()
+
+
+def _calibration_ok(system: System, args: argparse.Namespace) -> bool:
+    """Say which calibration is in force; without one, refuse unless told why not."""
+    scale = system.bridge.scale
+    if scale.calibrated:
+        print(f"calibration: {scale.source}", flush=True)
+        return True
+    if args.uncalibrated:
+        print(
+            f"WARNING: transducer NOT CALIBRATED, injecting on the bridge's nominal gain "
+            f"({args.uncalibrated}; recorded)",
+            file=sys.stderr,
+            flush=True,
+        )
+        return True
+    print(
+        f"injectctl inject: no saved calibration for transducer bridge "
+        f"{system.calibration.hello.device_id:08x} in {system.store.directory}: calibrate it "
+        "(injectctl transducer calibrate), give --cal-dir, or --uncalibrated REASON",
+        file=sys.stderr,
+    )
+    return False
 
 
 async def _inject(args: argparse.Namespace, controller: Controller) -> int:

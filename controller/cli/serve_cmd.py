@@ -12,14 +12,16 @@ import argparse
 import os
 import secrets
 import sys
-import tomllib
 from pathlib import Path
 from typing import Any
 
 import uvicorn
 from pydantic import ValidationError
 
+from controller.cli.simulation import BuiltInSimulator
 from controller.config import ControllerConfig, MqttConfig
+from controller.procedure.catalog import CatalogError
+from controller.system import ConfigError, DeviceSettings, load_config
 from dashboard.app import create_app
 from dashboard.runtime import ServeSettings
 from dashboard.server import Server
@@ -35,12 +37,6 @@ class _Server(Server):
         await super().startup(sockets)
         if self.started:
             print(f"injectctl dashboard at {self.url}{self.token_note}", flush=True)
-
-
-def load_config(path: Path) -> ControllerConfig:
-    """The controller's settings from TOML (sections as in ``ControllerConfig``)."""
-    with path.open("rb") as fh:
-        return ControllerConfig.model_validate(tomllib.load(fh))
 
 
 def add_parser(sub: Any) -> None:
@@ -66,49 +62,64 @@ async def run(args: argparse.Namespace) -> int:
         print("injectctl serve: give both --pump-port and --transducer-port", file=sys.stderr)
         return 2
     try:
-        controller_config = load_config(args.config) if args.config else ControllerConfig()
-        if args.mqtt is not None:
-            mqtt = MqttConfig.model_validate(
-                {**controller_config.mqtt.model_dump(), "url": args.mqtt}
-            )
-            controller_config = controller_config.model_copy(update={"mqtt": mqtt})
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        source = "--mqtt" if where == "url" else args.config
-        print(f"injectctl serve: {source}: {where}: {first['msg']}", file=sys.stderr)
-        return 2
-    except (OSError, ValueError) as exc:
-        print(f"injectctl serve: {args.config}: {str(exc).splitlines()[0]}", file=sys.stderr)
+        controller_config = _config(args)
+    except ConfigError as exc:
+        print(f"injectctl serve: {exc}", file=sys.stderr)
         return 2
     token = os.environ.get("INJECTCTL_TOKEN") or ""
     generated = not token
     token = token or secrets.token_urlsafe(24)
+    try:
+        simulation = None if real else BuiltInSimulator(args.scenario)
+    except CatalogError as exc:
+        print(f"injectctl serve: --scenario: {exc}", file=sys.stderr)
+        return 2
+    devices = None
+    if real:
+        devices = DeviceSettings(
+            args.pump_port,
+            args.transducer_port,
+            pump_baud=args.pump_baud,
+            pump_address=args.pump_address,
+            transducer_baud=args.transducer_baud,
+        )
     settings = ServeSettings(
-        sim=not real,
-        pump_port=args.pump_port,
-        transducer_port=args.transducer_port,
-        pump_baud=args.pump_baud,
-        pump_address=args.pump_address,
-        transducer_baud=args.transducer_baud,
-        db=args.db,
-        token=token,
-        config=controller_config,
-        scenario=args.scenario,
+        db=args.db, token=token, devices=devices, simulation=simulation, config=controller_config
     )
+    return await _serve(settings, args, f" (operator token: {token})" if generated else "")
+
+
+def _config(args: argparse.Namespace) -> ControllerConfig:
+    """The configuration file, with ``--mqtt`` over its ``[mqtt] url``."""
+    config = load_config(args.config)
+    if args.mqtt is None:
+        return config
+    try:
+        mqtt = MqttConfig.model_validate({**config.mqtt.model_dump(), "url": args.mqtt})
+    except ValidationError as exc:
+        raise ConfigError(f"--mqtt: {exc.errors()[0]['msg']}") from None
+    return config.model_copy(update={"mqtt": mqtt})
+
+
+async def _serve(settings: ServeSettings, args: argparse.Namespace, token_note: str) -> int:
     app = create_app(settings)
     config = uvicorn.Config(
         app, host=args.host, port=args.port, log_level="critical", lifespan="on"
     )
     server = _Server(config)
     server.url = f"http://{args.host}:{args.port}/"
-    server.token_note = f" (operator token: {token})" if generated else ""
+    server.token_note = token_note
     try:
         await server.serve()
     except Exception as exc:  # a device that does not open or answer: one line, non-zero
-        print(f"injectctl serve: {exc}", file=sys.stderr)
+        print(f"injectctl serve: {_one_line(exc)}", file=sys.stderr)
         return 1
     if not server.started:
         print("injectctl serve: could not start (a device did not open or answer)", file=sys.stderr)
         return 1
     return 0
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__

@@ -13,7 +13,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from controller.procedure.plan import Procedure, Target, Technique, aliquot_volumes, next_sector
+from controller.procedure.limits import split_evenly
+from controller.procedure.plan import Procedure, Target, Technique, next_sector
+from controller.records import queries
 from controller.records.recorder import Recorder
 from drivers.clock import now_s
 
@@ -37,11 +39,9 @@ class ProcedureBook:
 
     async def load(self) -> Procedure | None:
         """The last plan recorded, if any."""
-        rows = await self.recorder.query(
-            "SELECT detail_json FROM events WHERE kind = ? ORDER BY id DESC LIMIT 1", (PLANNED,)
-        )
-        if rows:
-            self.procedure = Procedure.model_validate_json(rows[0]["detail_json"])
+        row = await self.recorder.read(queries.latest_event_of_kind, PLANNED)
+        if row is not None:
+            self.procedure = Procedure.model_validate_json(row["detail_json"])
         return self.procedure
 
     async def plan(self, plan: ProcedurePlan) -> Procedure:
@@ -60,11 +60,7 @@ class ProcedureBook:
         if self.procedure is None:
             return None
         await self.recorder.sync()
-        rows = await self.recorder.query(
-            "SELECT state, delivered_ml, request_json FROM injections WHERE state IN "
-            f"({','.join('?' * len(COUNTED))})",
-            COUNTED,
-        )
+        rows = await self.recorder.read(queries.injections_in_states, COUNTED)
         by_target: dict[str, list[dict[str, Any]]] = {}
         for row in rows:
             request = json.loads(row["request_json"])
@@ -93,7 +89,7 @@ def _target_view(
         "remaining_ml": round(max(0.0, target.volume_ml - delivered), 4),
     }
     if target.injected and target.volume_ml > 0:
-        view["aliquots_ml"] = list(aliquot_volumes(target.volume_ml, target.aliquots))
+        view["aliquots_ml"] = list(split_evenly(target.volume_ml, target.aliquots))
     if target.technique is Technique.SEQUENTIAL:
         sectors_done = [
             (int(i["cycle"]), int(i["sector"]))

@@ -27,6 +27,7 @@ class Syringe(BaseModel):
     model: str
     nominal_volume_ml: Annotated[float, Field(gt=0, le=60)]
     inner_diameter_mm: Annotated[float, Field(ge=DIAMETER_MIN_MM, le=DIAMETER_MAX_MM)]
+    compliance_ul_per_mmhg: Annotated[float, Field(gt=0, le=20)]
     luer_lock: bool
 
 
@@ -50,6 +51,22 @@ class Drug(BaseModel):
     viscosity_cp: Annotated[float, Field(gt=0.1, le=1000)]
 
 
+class Line(BaseModel):
+    """The set between syringe and needle hub: extension line and transducer dome."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: Identifier
+    name: str
+    extension_length_mm: Annotated[float, Field(ge=0, le=5000)]
+    extension_inner_diameter_mm: Annotated[float, Field(gt=0.1, le=10)]
+    compliance_ul_per_mmhg: Annotated[float, Field(ge=0, le=50)]
+    dome_compliance_ul_per_mmhg: Annotated[float, Field(ge=0, le=10)]
+
+
+DEFAULT_LINE = "dpt-microbore-300mm"
+
+
 class CatalogError(ValueError):
     """A catalog file is missing, unreadable or has a bad entry."""
 
@@ -64,6 +81,10 @@ class _NeedleFile(BaseModel):
 
 class _DrugFile(BaseModel):
     drug: list[Drug]
+
+
+class _LineFile(BaseModel):
+    line: list[Line]
 
 
 def _read(path: Path) -> dict[str, object]:
@@ -116,3 +137,7 @@ def load_needles(path: Path = CONFIG_DIR / "needles.toml") -> dict[str, Needle]:
 
 def load_drugs(path: Path = CONFIG_DIR / "drugs.toml") -> dict[str, Drug]:
     return {d.id: d for d in load_entries(path, "drug", _DrugFile)}
+
+
+def load_lines(path: Path = CONFIG_DIR / "lines.toml") -> dict[str, Line]:
+    return {line.id: line for line in load_entries(path, "line", _LineFile)}

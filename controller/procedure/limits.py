@@ -117,7 +117,12 @@ def _check_syringe_for_needle(syringe: Syringe, needle: Needle, override: str | 
 
 def split_fills(volume_ml: float, capacity_ml: float) -> tuple[float, ...]:
     """Equal fills no larger than the syringe, so each change comes at a predictable point."""
-    count = max(1, math.ceil(volume_ml / capacity_ml - 1e-9))
-    fill = round(volume_ml / count, 6)
-    fills = [fill] * (count - 1)
-    return (*fills, round(volume_ml - sum(fills), 6))
+    return split_evenly(volume_ml, max(1, math.ceil(volume_ml / capacity_ml - 1e-9)))
+
+
+def split_evenly(volume_ml: float, parts: int) -> tuple[float, ...]:
+    """The volume in ``parts`` equal parts (to the microlitre's thousandth); the last takes
+    the rounding, so the parts always add up to the volume. Fills and aliquots both."""
+    each = round(volume_ml / parts, 6)
+    first = [each] * (parts - 1)
+    return (*first, round(volume_ml - sum(first), 6))

@@ -80,13 +80,6 @@ class Checklist(BaseModel):
         return missing
 
 
-def aliquot_volumes(volume_ml: float, aliquots: int) -> tuple[float, ...]:
-    """The dose split evenly over the needle positions; the last takes the rounding."""
-    each = round(volume_ml / aliquots, 6)
-    parts = [each] * (aliquots - 1)
-    return (*parts, round(volume_ml - sum(parts), 6))
-
-
 def next_sector(history: list[tuple[int, int]], sectors: int) -> tuple[int, int]:
     """(cycle, sector) for the next sequential injection: clockwise after the last one."""
     if not history:

@@ -1,52 +1,45 @@
 """Everything that happened, in SQLite (WAL): sessions, injections, events, alarms, pressure.
 
-Writes go to one writer thread through a queue, so the event loop never waits on the
-disk: ``submit`` returns at once with a future that completes when the write is
-committed (the API awaits it before it reports an alarm). The thread commits what it
-has in batches; a committed transaction is in the WAL and survives ``kill -9``.
-Pressure is buffered per sample in a compact array and written every half second as
-float32 blobs. Reads open their own connection in a worker thread.
+Writes never block the event loop: ``submit`` queues a write and returns at once with a
+future that completes when it is committed (the API awaits it before it reports an
+alarm). One worker (a single-thread executor) drains the queue, committing what it finds
+in batches; a committed transaction is in the WAL, on disk (``synchronous=FULL``), and
+survives ``kill -9``. A batch that fails is written again one statement at a time, so one
+bad write cannot take the unrelated writes of its batch (alarms among them) down with it.
+The first failure is reported once (``on_failure``): an instrument that cannot record must
+not go on injecting. Any exception in the worker, SQLite's or not, is such a failure.
+
+The pressure trace is buffered per sample (``records.trace``) and written every
+``FLUSH_PERIOD_S``. Reads are named queries (``records.queries``) run in a worker thread.
+
+On the simulator's virtual clock the loop runs executor jobs inline, which keeps the
+record deterministic there; the code here is the same.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import queue
 import sqlite3
-import threading
-from array import array
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS sessions (
-    id TEXT PRIMARY KEY, started_utc TEXT NOT NULL, info_json TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS injections (
-    id TEXT PRIMARY KEY, session_id TEXT, created_utc TEXT NOT NULL, state TEXT NOT NULL,
-    request_json TEXT NOT NULL, started_utc TEXT, ended_utc TEXT, delivered_ml REAL,
-    alarm_json TEXT);
-CREATE TABLE IF NOT EXISTS events (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, injection_id TEXT, t_utc TEXT NOT NULL,
-    t_mono_s REAL, kind TEXT NOT NULL, detail_json TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS alarms (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, injection_id TEXT, kind TEXT NOT NULL,
-    t_utc TEXT NOT NULL, t_mono_s REAL, detail TEXT NOT NULL, values_json TEXT NOT NULL,
-    acknowledged_utc TEXT);
-CREATE TABLE IF NOT EXISTS pressure (
-    injection_id TEXT, first_index INTEGER, n INTEGER, t_json TEXT, data BLOB);
-CREATE INDEX IF NOT EXISTS events_by_injection ON events (injection_id, id);
-CREATE INDEX IF NOT EXISTS pressure_by_injection ON pressure (injection_id, first_index);
-"""
+from controller.records import queries
+from controller.records.schema import SCHEMA
+from controller.records.trace import TraceBuffer, trace_arrays
+
 FLUSH_PERIOD_S = 0.1  # the most of the pressure trace a kill -9 can take with it
-_STOP = object()
+BATCH_MAX = 500
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 def utc_now() -> str:
@@ -56,7 +49,7 @@ def utc_now() -> str:
 @dataclass
 class _Write:
     sql: str
-    params: tuple[Any, ...] | list[tuple[Any, ...]]
+    params: tuple[Any, ...] | dict[str, Any] | list[tuple[Any, ...]]
     many: bool
     future: asyncio.Future[None] | None
 
@@ -64,82 +57,103 @@ class _Write:
 class Recorder:
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._queue: queue.SimpleQueue[_Write | object] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
+        self._queue: queue.SimpleQueue[_Write] = queue.SimpleQueue()
+        self._executor: ThreadPoolExecutor | None = None
+        self._db: sqlite3.Connection | None = None
+        self._draining: asyncio.Future[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._trace_id: str | None = None
-        self._trace_first = 0
-        self._trace_t = array("d")
-        self._trace_p = array("f")
+        self._trace = TraceBuffer()
         self._flush_handle: asyncio.TimerHandle | None = None
         self.writes = 0
         # Told of every event, alarm and acknowledgement once it is committed (the MQTT
         # publisher): outside consumers never see what the record does not hold.
         self.observers: list[Callable[[str, dict[str, Any]], None]] = []
-        # The first write that failed (disk full, read-only, I/O error), and who to tell: an
-        # instrument that cannot record must not go on injecting.
+        # The first write that failed (disk full, read-only, I/O error), and who to tell.
         self.failure: str | None = None
         self.on_failure: Callable[[str], None] | None = None
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        ready: asyncio.Future[None] = self._loop.create_future()
-        self._thread = threading.Thread(
-            target=self._run, args=(ready,), name="recorder", daemon=True
-        )
-        self._thread.start()
-        await ready
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="recorder")
+        await self._loop.run_in_executor(self._executor, self._open)
         self._flush_handle = self._loop.call_later(FLUSH_PERIOD_S, self._flush_tick)
 
     async def close(self) -> None:
         if self._flush_handle is not None:
             self._flush_handle.cancel()
+            self._flush_handle = None
         await self.flush_trace()
-        self._queue.put(_STOP)
-        if self._thread is not None:
-            await asyncio.to_thread(self._thread.join)
+        await self.sync()
+        if self._executor is not None and self._loop is not None:
+            await self._loop.run_in_executor(self._executor, self._close_db)
+            self._executor.shutdown(wait=False)
+            self._executor = None
 
-    # ------------------------------------------------------------ the writer thread
-    def _run(self, ready: asyncio.Future[None]) -> None:
-        assert self._loop is not None
-        db = sqlite3.connect(self.path, isolation_level=None)
+    # ------------------------------------------------------------ the worker
+    def _open(self) -> None:
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")  # every commit on disk: power loss too
         db.executescript(SCHEMA)
-        self._loop.call_soon_threadsafe(_resolve, ready, None)
-        try:
-            while self._write_batch(db):
-                pass
-        finally:
-            db.close()
+        self._db = db
 
-    def _write_batch(self, db: sqlite3.Connection) -> bool:
-        items = [self._queue.get()]
-        while not self._queue.empty() and len(items) < 500:
-            items.append(self._queue.get())
-        writes = [i for i in items if isinstance(i, _Write)]
-        error: Exception | None = None
+    def _close_db(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def _drain(self) -> None:
+        """In the worker: commit batches until the queue is empty."""
+        while not self._queue.empty():
+            writes = [self._queue.get()]
+            while not self._queue.empty() and len(writes) < BATCH_MAX:
+                writes.append(self._queue.get())
+            self._commit_batch(writes)
+
+    def _commit_batch(self, writes: list[_Write]) -> None:
         try:
-            db.execute("BEGIN")
+            self._transaction(writes)
+        except Exception:
+            # one bad statement must not roll back its neighbours: each on its own
+            for write in writes:
+                try:
+                    self._transaction([write])
+                except Exception as exc:
+                    self._report(write, f"{type(exc).__name__}: {exc}")
+                else:
+                    self._report(write, None)
+            return
+        for write in writes:
+            self._report(write, None)
+
+    def _transaction(self, writes: list[_Write]) -> None:
+        db = self._db
+        if db is None:
+            raise sqlite3.OperationalError("the record is not open")
+        db.execute("BEGIN")
+        try:
             for w in writes:
                 if w.many:
                     db.executemany(w.sql, w.params)
                 else:
                     db.execute(w.sql, w.params)
             db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            with contextlib.suppress(sqlite3.Error):  # no transaction left if COMMIT failed
+        except BaseException:
+            if db.in_transaction:
                 db.execute("ROLLBACK")
-            error = exc
-        self.writes += len(writes)
+            raise
+
+    def _report(self, write: _Write, error: str | None) -> None:
+        """From the worker: the write's future, and the failure, to the loop."""
+        self.writes += 1
         assert self._loop is not None
         if error is not None:
-            self._loop.call_soon_threadsafe(self._failed, f"{type(error).__name__}: {error}")
-        for w in writes:
-            if w.future is not None:
-                self._loop.call_soon_threadsafe(_resolve, w.future, error)
-        return not any(i is _STOP for i in items)
+            self._loop.call_soon_threadsafe(self._failed, error)
+        if write.future is not None:
+            exc = None if error is None else sqlite3.OperationalError(error)
+            self._loop.call_soon_threadsafe(_resolve, write.future, exc)
 
     def _failed(self, why: str) -> None:
         """On the loop: remember the first failure and tell the controller, once."""
@@ -149,14 +163,32 @@ class Recorder:
         if self.on_failure is not None:
             self.on_failure(why)
 
+    def _kick(self) -> None:
+        """Make sure the worker is draining (one drain job at a time)."""
+        if self._draining is not None or self._executor is None:
+            return
+        assert self._loop is not None
+        self._draining = self._loop.run_in_executor(self._executor, self._drain)
+        self._draining.add_done_callback(self._drained)
+
+    def _drained(self, job: asyncio.Future[None]) -> None:
+        self._draining = None
+        if not job.cancelled() and job.exception() is not None:
+            self._failed(f"recorder worker: {job.exception()!r}")
+        if not self._queue.empty():
+            self._kick()  # written while the last drain was finishing
+
     # ------------------------------------------------------------ writing (never blocks)
-    def submit(self, sql: str, params: tuple[Any, ...] = ()) -> asyncio.Future[None]:
+    def submit(
+        self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()
+    ) -> asyncio.Future[None]:
         """Queue a write; the future completes once it is committed. A failed write is
         reported once through ``on_failure``; writes nobody awaits do not warn again."""
         assert self._loop is not None, "recorder not started"
         future: asyncio.Future[None] = self._loop.create_future()
         future.add_done_callback(_retrieved)
         self._queue.put(_Write(sql, params, False, future))
+        self._kick()
         return future
 
     async def sync(self) -> None:
@@ -177,7 +209,7 @@ class Recorder:
             " ON CONFLICT(id) DO UPDATE SET state=excluded.state, started_utc=excluded.started_utc,"
             " ended_utc=excluded.ended_utc, delivered_ml=excluded.delivered_ml,"
             " alarm_json=excluded.alarm_json",
-            row,  # type: ignore[arg-type]
+            row,
         )
 
     def event(
@@ -238,12 +270,8 @@ class Recorder:
 
     def add_sample(self, index: int, t_mono_s: float, pressure_mmhg: float, raw: int) -> None:
         """A bridge sample listener: two appends, nothing else on the control path."""
-        if self._trace_id is None:
-            return
-        if not self._trace_t:
-            self._trace_first = index
-        self._trace_t.append(t_mono_s)
-        self._trace_p.append(pressure_mmhg)
+        if self._trace_id is not None:
+            self._trace.add(index, t_mono_s, pressure_mmhg)
 
     def _flush_tick(self) -> None:
         self._write_trace()
@@ -251,16 +279,15 @@ class Recorder:
         self._flush_handle = self._loop.call_later(FLUSH_PERIOD_S, self._flush_tick)
 
     def _write_trace(self) -> asyncio.Future[None] | None:
-        if not self._trace_t or self._trace_id is None:
-            self._trace_t, self._trace_p = array("d"), array("f")
+        chunks = self._trace.take()
+        if not chunks or self._trace_id is None:
             return None
-        t0, t1, n = self._trace_t[0], self._trace_t[-1], len(self._trace_t)
-        times = json.dumps([t0, t1])
-        future = self.submit(
-            "INSERT INTO pressure VALUES (?,?,?,?,?)",
-            (self._trace_id, self._trace_first, n, times, self._trace_p.tobytes()),
-        )
-        self._trace_t, self._trace_p = array("d"), array("f")
+        assert self._loop is not None
+        future: asyncio.Future[None] = self._loop.create_future()
+        future.add_done_callback(_retrieved)
+        rows = [chunk.as_row(self._trace_id) for chunk in chunks]
+        self._queue.put(_Write("INSERT INTO pressure VALUES (?,?,?,?,?)", rows, True, future))
+        self._kick()
         return future
 
     async def flush_trace(self) -> None:
@@ -269,41 +296,15 @@ class Recorder:
             await future
 
     # ------------------------------------------------------------ reading (worker thread)
-    async def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
-        return await asyncio.to_thread(read_rows, self.path, sql, params)
+    async def read(self, query: Callable[..., T], *args: Any) -> T:
+        """Run a named query of ``records.queries`` on this record, off the loop."""
+        return await asyncio.to_thread(query, self.path, *args)
 
     async def pressure(
         self, injection_id: str
     ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float32]]:
-        rows = await self.query(
-            "SELECT n, t_json, data FROM pressure WHERE injection_id=? ORDER BY first_index",
-            (injection_id,),
-        )
-        return trace_arrays(rows)
-
-
-def read_rows(path: Path, sql: str, params: tuple[Any, ...]) -> list[sqlite3.Row]:
-    db = sqlite3.connect(path)
-    try:
-        db.row_factory = sqlite3.Row
-        return list(db.execute(sql, params))
-    finally:
-        db.close()
-
-
-def trace_arrays(
-    rows: list[sqlite3.Row],
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float32]]:
-    """Times (interpolated within each chunk) and pressures of a recorded trace."""
-    times: list[npt.NDArray[np.float64]] = []
-    values: list[npt.NDArray[np.float32]] = []
-    for row in rows:
-        t0, t1 = json.loads(row["t_json"])
-        times.append(np.linspace(t0, t1, row["n"]))
-        values.append(np.frombuffer(row["data"], dtype=np.float32))
-    if not times:
-        return np.empty(0), np.empty(0, dtype=np.float32)
-    return np.concatenate(times), np.concatenate(values)
+        """An injection's trace, with NaN where samples were lost."""
+        return trace_arrays(await self.read(queries.pressure_chunks, injection_id))
 
 
 def _retrieved(future: asyncio.Future[None]) -> None:

@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from controller.records.recorder import read_rows, trace_arrays
+from controller.records import queries
+from controller.records.trace import trace_arrays
 
 CSV_FIELDS = [
     "id",
@@ -39,9 +40,7 @@ CSV_FIELDS = [
 
 
 def build_report(db: Path, session_id: str | None = None) -> dict[str, Any]:
-    where = "WHERE session_id = ?" if session_id else ""
-    params = (session_id,) if session_id else ()
-    rows = read_rows(db, f"SELECT * FROM injections {where} ORDER BY created_utc", params)
+    rows = queries.session_injections(db, session_id)
     return {
         "generated_utc": datetime.now().astimezone().isoformat(timespec="seconds"),
         "database": str(db),
@@ -52,27 +51,15 @@ def build_report(db: Path, session_id: str | None = None) -> dict[str, Any]:
 
 def _injection(db: Path, row: dict[str, Any]) -> dict[str, Any]:
     request = json.loads(row["request_json"])
-    trace = read_rows(
-        db,
-        "SELECT n, t_json, data FROM pressure WHERE injection_id=? ORDER BY first_index",
-        (row["id"],),
-    )
-    _, pressure = trace_arrays(trace)
+    _, pressure = trace_arrays(queries.pressure_chunks(db, row["id"]))
+    pressure = pressure[~np.isnan(pressure)]
     stats = (
         [round(float(f(pressure)), 1) for f in (np.min, np.median, np.max)]
         if pressure.size
         else [None, None, None]
     )
-    events = read_rows(
-        db,
-        "SELECT t_utc, kind, detail_json FROM events WHERE injection_id=? ORDER BY id",
-        (row["id"],),
-    )
-    alarms = read_rows(
-        db,
-        "SELECT t_utc, kind, detail, acknowledged_utc FROM alarms WHERE injection_id=?",
-        (row["id"],),
-    )
+    events = queries.injection_events(db, row["id"])
+    alarms = queries.injection_alarms(db, row["id"])
     return {
         "id": row["id"],
         "target": request.get("target"),

@@ -27,8 +27,8 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from controller.safety.detectors import Verdict
 from controller.safety.swing import SwingMemory, limit_mmhg
+from controller.safety.verdict import Verdict, VerdictKind
 
 FloatArray = npt.NDArray[np.float64]
 BLOCK_S = 0.01
@@ -173,4 +173,4 @@ class BreathComb:
             f"pressure {self.deviation:.1f} mmHg higher than one breath ({self.period_s:.1f} s) "
             "earlier and still climbing: the line is blocked"
         )
-        return Verdict("occlusion", detail, t, {"comb_mmhg": self.deviation})
+        return Verdict(VerdictKind.OCCLUSION, detail, t, {"comb_mmhg": self.deviation})

@@ -12,18 +12,11 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass, field
+
+from controller.safety.verdict import Verdict, VerdictKind
 
 BLOCK = 10  # samples per block at 1 kHz: 10 ms
 FILTER_BLOCKS = 25  # median over 250 ms: a handling spike (80 ms decay) barely passes
-
-
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    kind: str  # occlusion, over_pressure, leak, sensor_fault, link_lost, pump_fault
-    detail: str
-    t_mono_s: float
-    values: dict[str, float] = field(default_factory=dict)
 
 
 class OverPressure:
@@ -42,7 +35,7 @@ class OverPressure:
         if self._over < self.persist_samples:
             return None
         return Verdict(
-            "over_pressure",
+            VerdictKind.OVER_PRESSURE,
             f"pressure {pressure_mmhg:.0f} mmHg over the {self.limit_mmhg:.0f} mmHg limit",
             t,
             {"pressure_mmhg": pressure_mmhg, "limit_mmhg": self.limit_mmhg},
@@ -65,13 +58,16 @@ class SensorSamples:
     def on_sample(self, t: float, pressure_mmhg: float, raw: int) -> Verdict | None:
         if raw >= self.raw_max or raw <= -self.raw_max:
             return Verdict(
-                "sensor_fault", "ADC at full scale: transducer open or saturated", t, {"raw": raw}
+                VerdictKind.SENSOR_FAULT,
+                "ADC at full scale: transducer open or saturated",
+                t,
+                {"raw": raw},
             )
         if raw != self._last_raw:
             self._last_raw, self._same_since = raw, t
         elif self._same_since >= 0 and t - self._same_since >= self.stuck_s:
             return Verdict(
-                "sensor_fault",
+                VerdictKind.SENSOR_FAULT,
                 f"ADC reading frozen for {self.stuck_s * 1e3:.0f} ms",
                 t,
                 {"raw": raw},
@@ -80,7 +76,7 @@ class SensorSamples:
         self._last_p = pressure_mmhg
         if step > self.max_step_mmhg:
             return Verdict(
-                "sensor_fault",
+                VerdictKind.SENSOR_FAULT,
                 f"implausible step of {step:.0f} mmHg in one sample",
                 t,
                 {"step_mmhg": step},
@@ -134,4 +130,6 @@ class SensorNoise:
             self._since = t
         if t - self._since < self.persist_s:
             return None
-        return Verdict("sensor_fault", f"signal noise {sd:.1f} mmHg rms", t, {"noise_mmhg": sd})
+        return Verdict(
+            VerdictKind.SENSOR_FAULT, f"signal noise {sd:.1f} mmHg rms", t, {"noise_mmhg": sd}
+        )

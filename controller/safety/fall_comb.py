@@ -40,8 +40,8 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from controller.safety.detectors import Verdict
 from controller.safety.swing import SwingMemory, limit_mmhg
+from controller.safety.verdict import Verdict, VerdictKind
 
 FloatArray = npt.NDArray[np.float64]
 BLOCK_S = 0.01
@@ -243,7 +243,7 @@ class FallComb:
             f"pressure fell {-self.deviation:.1f} mmHg with breathing and heartbeat cancelled "
             "while infusing: drug leaving the line (backflow along the tract, a leak)"
         )
-        return Verdict("leak", detail, t, {"comb_mmhg": self.deviation})
+        return Verdict(VerdictKind.LEAK, detail, t, {"comb_mmhg": self.deviation})
 
     def _follow(self) -> None:
         """The reference follows slow offsets. The swing (both ways) sets the limit once it

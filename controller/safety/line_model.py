@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from controller.safety.detectors import Verdict
+from controller.safety.verdict import Verdict, VerdictKind
 
 DEFAULT_ENVELOPE_MMHG = 8.0  # when the baseline before the start was too short to measure
 MIN_BASELINE_S = 4.0
@@ -304,10 +304,12 @@ class Occlusion:
                 f"{line.full_occlusion_slope:.1f})"
             )
             values = {"slope_mmhg_s": line.slope_short, "min_slope_mmhg_s": line.min_slope}
-            return self._persisting(t, Verdict("occlusion", detail, t, values), REBOUND_PERSIST_S)
+            return self._persisting(
+                t, Verdict(VerdictKind.OCCLUSION, detail, t, values), REBOUND_PERSIST_S
+            )
         if line.state == "learning" and t - line.t_start > line.learn_limit_s:
             return Verdict(
-                "occlusion",
+                VerdictKind.OCCLUSION,
                 f"pressure still climbing {line.learn_limit_s:.0f} s after "
                 "the start: the line never levelled off",
                 t,
@@ -323,7 +325,7 @@ class Occlusion:
                 f"{SHIFT_WINDOW_S:.0f} s: a partial occlusion"
             )
             values = {"shift_mmhg": line.level_shift, "reference_mmhg": line.reference}
-            shifted = self._persisting_shift(t, Verdict("occlusion", detail, t, values))
+            shifted = self._persisting_shift(t, Verdict(VerdictKind.OCCLUSION, detail, t, values))
             if shifted is not None:
                 return shifted
         else:
@@ -337,7 +339,9 @@ class Occlusion:
             f"off (a blocked line climbs at {line.full_occlusion_slope:.1f} mmHg/s)"
         )
         values = {"cusum_mmhg": line.up, "level_mmhg": line.level}
-        return self._persisting(t, Verdict("occlusion", detail, t, values), self.persist_s)
+        return self._persisting(
+            t, Verdict(VerdictKind.OCCLUSION, detail, t, values), self.persist_s
+        )
 
     def _persisting_shift(self, t: float, verdict: Verdict) -> Verdict | None:
         if self._shift_since < 0:
@@ -369,7 +373,7 @@ class Leak:
                 self._collapse_since = t
             if t - self._collapse_since >= self.collapse_s:
                 return Verdict(
-                    "leak",
+                    VerdictKind.LEAK,
                     f"pressure collapsed to {filtered:.1f} mmHg while infusing "
                     f"(rest {line.p_rest:.1f})",
                     t,
@@ -383,7 +387,7 @@ class Leak:
         if line.down <= threshold:
             return None
         return Verdict(
-            "leak",
+            VerdictKind.LEAK,
             f"pressure fell {line.down:.1f} mmHg below the line's steady level while infusing",
             t,
             {"cusum_mmhg": line.down, "level_mmhg": line.level},

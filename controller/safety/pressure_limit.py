@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from controller.safety.detectors import Verdict
+from controller.safety.verdict import Verdict, VerdictKind
 from drivers.clock import now_s
 
 if TYPE_CHECKING:
@@ -144,7 +144,7 @@ class PressureLimiter:
         if t - self._over_at_min_since < self.config.hold_s:
             return None
         return Verdict(
-            "occlusion",
+            VerdictKind.OCCLUSION,
             f"pressure held at {pressure_mmhg:.0f} mmHg, over the {self.setpoint_mmhg:.0f} "
             f"setpoint, for {self.config.hold_s:.0f} s at the minimum rate "
             f"{self.min_rate:.3g} mL/min: the line does not take the drug",

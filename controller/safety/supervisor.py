@@ -17,11 +17,11 @@ from controller.safety.detectors import (
     OverPressure,
     SensorNoise,
     SensorSamples,
-    Verdict,
 )
 from controller.safety.fall_comb import FallComb
 from controller.safety.line_model import BLOCK_S, Baseline, Leak, LineModel, LinePrior, Occlusion
 from controller.safety.pressure_limit import PressureLimiter
+from controller.safety.verdict import Verdict, VerdictKind
 from drivers.transducer import BridgeEvent
 from firmware_bridge.messages import StatusFlag, TripReason
 
@@ -146,10 +146,10 @@ class Supervisor:
             self.trip(verdict)
 
     def on_pump_alarm(self, t: float, alarm: str) -> None:
-        self.trip(Verdict("pump_fault", f"pump alarm {alarm}", t))
+        self.trip(Verdict(VerdictKind.PUMP_FAULT, f"pump alarm {alarm}", t))
 
     def on_pump_lost(self, t: float, why: str) -> None:
-        self.trip(Verdict("link_lost", f"pump not answering: {why}", t))
+        self.trip(Verdict(VerdictKind.LINK_LOST, f"pump not answering: {why}", t))
 
     def on_delivery(self, t: float, dispensed_ml: float, expected_ml: float) -> None:
         """The pump's DIS against time x rate: a slipping or stalled drive disagrees."""
@@ -158,7 +158,7 @@ class Supervisor:
         if abs(dispensed_ml - expected_ml) > tolerance:
             self.trip(
                 Verdict(
-                    "pump_fault",
+                    VerdictKind.PUMP_FAULT,
                     f"pump reports {dispensed_ml * 1e3:.0f} uL delivered, "
                     f"{expected_ml * 1e3:.0f} uL expected by now",
                     t,
@@ -170,17 +170,19 @@ class Supervisor:
 def _bridge_verdict(event: BridgeEvent) -> Verdict | None:
     t = event.t_mono_s
     if event.kind == "link_lost":
-        return Verdict("link_lost", f"transducer: {event.detail}", t)
+        return Verdict(VerdictKind.LINK_LOST, f"transducer: {event.detail}", t)
     if event.kind == "rebooted":
-        return Verdict("link_lost", f"transducer bridge rebooted: {event.detail}", t)
+        return Verdict(VerdictKind.LINK_LOST, f"transducer bridge rebooted: {event.detail}", t)
     if event.kind == "status" and event.flags is not None and event.flags & SENSOR_FLAGS:
-        return Verdict("sensor_fault", f"bridge reports {(event.flags & SENSOR_FLAGS)!r}", t)
+        return Verdict(
+            VerdictKind.SENSOR_FAULT, f"bridge reports {(event.flags & SENSOR_FLAGS)!r}", t
+        )
     if event.kind == "trip" and event.trip is not None:
         reason = event.trip.reason
         kinds = {
-            TripReason.OVER_LIMIT: "over_pressure",
-            TripReason.SENSOR_FAULT: "sensor_fault",
-            TripReason.WATCHDOG: "link_lost",
+            TripReason.OVER_LIMIT: VerdictKind.OVER_PRESSURE,
+            TripReason.SENSOR_FAULT: VerdictKind.SENSOR_FAULT,
+            TripReason.WATCHDOG: VerdictKind.LINK_LOST,
         }
         if reason in kinds:
             return Verdict(kinds[reason], f"bridge interlock tripped: {reason.name}", t)

@@ -20,22 +20,13 @@ from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse, HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from controller.calibration.gravimetric_record import find_report, load_reports, save_report
+from controller.calibration.gravimetric_bench import GravimetricBench
+from controller.calibration.gravimetric_record import find_report, load_reports
 from controller.calibration.gravimetric_run import (
-    GravimetricAborted,
     GravimetricPlan,
     GravimetricReport,
-    WeightSample,
-    run_gravimetric,
 )
 from controller.procedure.catalog import CatalogError
-from drivers.balance import Balance
-from drivers.mtsics import BalanceError
-from drivers.ne1000 import NE1000
-from drivers.ne1000_protocol import PumpError
-from drivers.tasks import cancel_and_wait
-from drivers.transport import TransportError
-from simulator.gravimetric_rig import gravimetric_rig
 
 log = logging.getLogger(__name__)
 BASE = "/api/v1/calibration/pump/gravimetric"
@@ -52,64 +43,8 @@ class GravimetricRequest(BaseModel):
     speed: float = Field(default=120.0, ge=1, le=1000, description="times real time")
 
 
-class GravimetricBench:
-    """Owns the one test that may run, and what the page shows of its progress."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.task: asyncio.Task[None] | None = None
-        self.progress: dict[str, Any] = {"running": False}
-
-    @property
-    def running(self) -> bool:
-        return self.task is not None and not self.task.done()
-
-    def start(self, plan: GravimetricPlan, speed: float) -> None:
-        self.progress = {
-            "running": True,
-            "done": 0,
-            "total": plan.samples,
-            "plan": plan.model_dump(),
-        }
-        self.task = asyncio.create_task(self._run(plan, speed), name="gravimetric-bench")
-
-    async def stop(self) -> None:
-        await cancel_and_wait(self.task)
-
-    async def _run(self, plan: GravimetricPlan, speed: float) -> None:
-        try:
-            report = await self._measure(plan, speed)
-            await asyncio.to_thread(save_report, self.directory, report)
-            self.progress.update(running=False, stamp=report.stamp, passed=report.passed)
-        except asyncio.CancelledError:
-            self.progress.update(running=False, error="cancelled: the server is stopping")
-            raise
-        except (GravimetricAborted, PumpError, BalanceError, TransportError) as exc:
-            self.progress.update(running=False, error=str(exc))
-        except Exception as exc:  # the owner of a background job reports, never loses, a failure
-            log.exception("gravimetric bench test failed")
-            self.progress.update(running=False, error=f"failed: {exc}")
-
-    async def _measure(self, plan: GravimetricPlan, speed: float) -> GravimetricReport:
-        async with gravimetric_rig(plan.diameter_mm, speed=speed) as rig:
-            pump = await NE1000.open(rig.pump.path)
-            try:
-                balance = await Balance.open(rig.balance.path)
-                try:
-                    return await run_gravimetric(
-                        pump, balance, plan, rig.clock, clock_speed=speed, on_progress=self._step
-                    )
-                finally:
-                    await balance.close()
-            finally:
-                await pump.close()
-
-    def _step(self, done: int, total: int, sample: WeightSample) -> None:
-        self.progress.update(done=done, total=total, last=sample.model_dump())
-
-
 def add_gravimetric_routes(
-    api: APIRouter, bench_of: Callable[[], GravimetricBench | None], sim: bool, control: list[Any]
+    api: APIRouter, bench_of: Callable[[], GravimetricBench | None], control: list[Any]
 ) -> None:
     def the_bench() -> GravimetricBench:
         found = bench_of()
@@ -131,11 +66,11 @@ def add_gravimetric_routes(
     @api.post("/calibration/pump/gravimetric/run", dependencies=control, status_code=202)
     async def run(body: GravimetricRequest | None = None) -> dict[str, Any]:
         """Start a test on the emulated bench (simulator only)."""
-        if not sim:
+        bench = the_bench()
+        if bench.emulated is None:
             raise HTTPException(
                 409, "on real devices run `injectctl gravimetric` with the balance's port"
             )
-        bench = the_bench()
         if bench.running:
             raise HTTPException(409, "a gravimetric test is already running")
         request = body or GravimetricRequest()

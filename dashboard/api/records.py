@@ -10,13 +10,10 @@ from typing import Any, Literal
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import HTMLResponse, PlainTextResponse
 
+from controller.records import queries
 from controller.records.report import build_report, to_csv, to_html
 from dashboard.runtime import Runtime
 from dashboard.views import injection_view, recorded_view
-
-INJECTION_COLUMNS = (
-    "id, state, delivered_ml, request_json, created_utc, started_utc, ended_utc, alarm_json"
-)
 
 
 def add_record_routes(api: APIRouter, rt: Runtime) -> None:
@@ -24,10 +21,7 @@ def add_record_routes(api: APIRouter, rt: Runtime) -> None:
     async def listing(limit: int = Query(100, ge=1, le=10_000)) -> list[dict[str, Any]]:
         """Newest first: this session's live injections and the recorded ones before them."""
         await rt.recorder.sync()
-        rows = await rt.recorder.query(
-            f"SELECT {INJECTION_COLUMNS} FROM injections ORDER BY created_utc DESC LIMIT ?",
-            (limit,),
-        )
+        rows = await rt.recorder.read(queries.recent_injections, limit)
         live = rt.controller.injections if rt.controller is not None else {}
         return [
             injection_view(live[r["id"]]) if r["id"] in live else recorded_view(r) for r in rows
@@ -48,10 +42,7 @@ def add_record_routes(api: APIRouter, rt: Runtime) -> None:
 
     @api.get("/events")
     async def events(limit: int = Query(200, ge=1, le=10_000)) -> list[dict[str, Any]]:
-        rows = await rt.recorder.query(
-            "SELECT injection_id, t_utc, kind, detail_json FROM events ORDER BY id DESC LIMIT ?",
-            (limit,),
-        )
+        rows = await rt.recorder.read(queries.recent_events, limit)
         return [
             {
                 "injection_id": r["injection_id"],
@@ -78,13 +69,8 @@ def add_record_routes(api: APIRouter, rt: Runtime) -> None:
 async def recorded(rt: Runtime, injection_id: str) -> dict[str, Any]:
     """A recorded injection with its events, or 404."""
     await rt.recorder.sync()
-    rows = await rt.recorder.query(
-        f"SELECT {INJECTION_COLUMNS} FROM injections WHERE id = ?", (injection_id,)
-    )
-    if not rows:
+    row = await rt.recorder.read(queries.injection, injection_id)
+    if row is None:
         raise HTTPException(404, f"no injection {injection_id}")
-    events = await rt.recorder.query(
-        "SELECT t_utc, kind, detail_json FROM events WHERE injection_id = ? ORDER BY id",
-        (injection_id,),
-    )
-    return recorded_view(rows[0], events)
+    events = await rt.recorder.read(queries.injection_events, injection_id)
+    return recorded_view(row, events)

@@ -8,19 +8,20 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from dashboard.runtime import Runtime
-from simulator.rig_process import RigProcess
-from simulator.scenario import FaultKind, FaultSpec
+from dashboard.simulation import Simulation
 
 
 class SimFault(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    kind: FaultKind
+    kind: str = Field(max_length=40)
     params: dict[str, float] = Field(
-        default_factory=dict, description="FaultSpec parameters, e.g. duration_s, fraction"
+        default_factory=dict,
+        max_length=20,
+        description="the fault's parameters, e.g. duration_s, fraction (see GET /sim)",
     )
 
 
@@ -32,7 +33,7 @@ class Stopcock(BaseModel):
 
 
 def add_sim_routes(api: APIRouter, rt: Runtime, control: list[Any]) -> None:
-    def sim() -> RigProcess:
+    def sim() -> Simulation:
         if rt.sim is None:
             raise HTTPException(404, "serve is running on real devices, not the simulator")
         return rt.sim
@@ -40,28 +41,21 @@ def add_sim_routes(api: APIRouter, rt: Runtime, control: list[Any]) -> None:
     @api.get("/sim")
     async def describe() -> dict[str, Any]:
         """The scenario, the faults that can be provoked, and where the stopcock is."""
-        described: dict[str, Any] = await sim().request("describe")
-        return described
+        return await sim().describe()
 
     @api.post("/sim/faults", dependencies=control, status_code=201)
     async def fault(body: SimFault) -> dict[str, Any]:
         """Make the fault happen now, as the scenario files do at their trigger."""
+        simulation = sim()
         try:
-            FaultSpec(kind=body.kind, at_rig_s=0.0, **body.params)  # type: ignore[arg-type]
-        except ValidationError as exc:
-            raise HTTPException(422, _errors(exc)) from None
-        return await sim().inject(body.kind, **body.params)
+            simulation.check_fault(body.kind, body.params)
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
+        return await simulation.inject(body.kind, body.params)
 
     @api.put("/sim/stopcock", dependencies=control)
     async def stopcock(body: Stopcock) -> dict[str, Any]:
         """Turn the simulated stopcock: transducer to the line, to air, or to a manometer."""
         if body.to == "reference" and body.reference_mmhg is None:
             raise HTTPException(422, "reference_mmhg: needed when the stopcock is to reference")
-        turned: dict[str, Any] = await sim().request("stopcock", body.to, body.reference_mmhg)
-        return turned
-
-
-def _errors(exc: ValidationError) -> str:
-    return "; ".join(
-        f"params.{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors()
-    )
+        return await sim().stopcock(body.to, body.reference_mmhg)

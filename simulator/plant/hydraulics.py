@@ -11,6 +11,10 @@ from __future__ import annotations
 import itertools
 import math
 
+from controller.procedure.fluid_path import poiseuille_resistance
+
+__all__ = ["poiseuille_resistance"]
+
 PA_PER_MMHG = 133.322
 ML_PER_M3 = 1e6
 ATMOSPHERE_MMHG = 760.0
@@ -20,15 +24,6 @@ OPEN_CONDUCTANCE = 1e3  # mL/(s*mmHg): a "wire", e.g. a needle tip in open water
 
 def ml_min_to_ml_s(q_ml_min: float) -> float:
     return q_ml_min / 60.0
-
-
-def poiseuille_resistance(viscosity_cp: float, length_mm: float, inner_diameter_mm: float) -> float:
-    """Hagen-Poiseuille, R = 8 mu L / (pi r^4), in mmHg*s/mL."""
-    mu_pa_s = viscosity_cp * 1e-3
-    length_m = length_mm * 1e-3
-    radius_m = inner_diameter_mm * 0.5e-3
-    r_pa_s_per_m3 = 8.0 * mu_pa_s * length_m / (math.pi * radius_m**4)
-    return r_pa_s_per_m3 / ML_PER_M3 / PA_PER_MMHG
 
 
 def per_ml_min_to_per_ml_s(resistance_mmhg_per_ml_min: float) -> float:

@@ -19,17 +19,20 @@ every plunger microlitre goes into the line node in the step it moved.
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from controller.procedure.catalog import Drug, Needle, Syringe
+from controller.procedure.fluid_path import FluidPath
 from simulator.plant import hydraulics as h
 from simulator.plant.artifacts import ArtifactConfig, Artifacts
 from simulator.plant.profiles import PlantConfig, Tissue
+from simulator.plant.spread import PlantTruth
 from simulator.plant.truth import GroundTruth
 
 MAX_STEP_S = 0.001
+RECENT_STEPS = 64
 MIN_PRESSURE_MMHG = -700.0  # a syringe pulled against a closed line cannot go below vacuum
 
 
@@ -59,30 +62,31 @@ class PlantParams:
     def build(
         cls,
         *,
-        syringe: Syringe,
-        needle: Needle,
-        drug: Drug,
+        path: FluidPath,
         tissue: Tissue,
         config: PlantConfig,
+        truth: PlantTruth | None = None,
         transducer_height_cm: float | None = None,
     ) -> PlantParams:
-        line = config.line
-        height = line.transducer_height_cm if transducer_height_cm is None else transducer_height_cm
-        r_needle, r_extension = config.path_resistances(
-            drug.viscosity_cp, needle.length_mm, needle.inner_diameter_mm
+        """The true plant: the catalog's fluid path and the tissue, moved by ``truth``."""
+        truth = truth or PlantTruth()
+        height = (
+            config.transducer_height_cm if transducer_height_cm is None else transducer_height_cm
         )
+        viscous = truth.viscosity_factor  # Hagen-Poiseuille R is proportional to viscosity
         return cls(
-            r_needle=r_needle,
-            r_extension=r_extension,
-            c_line=config.line_compliance_ml_per_mmhg(syringe.nominal_volume_ml),
-            p_interstitial=tissue.interstitial_mmhg,
-            r_tissue=h.per_ml_min_to_per_ml_s(tissue.resistance_mmhg_per_ml_min),
+            r_needle=path.needle_resistance * viscous,
+            r_extension=path.extension_resistance * viscous,
+            c_line=path.compliance_ml_per_mmhg * truth.compliance_factor,
+            p_interstitial=tissue.interstitial_mmhg * truth.interstitial_factor,
+            r_tissue=h.per_ml_min_to_per_ml_s(tissue.resistance_mmhg_per_ml_min)
+            * truth.tissue_resistance_factor,
             tissue_growth_per_ml=tissue.growth_per_ml,
             c_tissue=tissue.compliance_ul_per_mmhg * 1e-3,
             p_critical=tissue.critical_mmhg,
             r_tract=h.per_ml_min_to_per_ml_s(tissue.tract_resistance_mmhg_per_ml_min),
             hydrostatic_mmhg=-height * h.WATER_MMHG_PER_CM,
-            plunger_area_m2=h.plunger_area_m2(syringe.inner_diameter_mm),
+            plunger_area_m2=h.plunger_area_m2(path.syringe.inner_diameter_mm),
             stall_force_n=config.pump.stall_force_n,
             friction_n=config.pump.stopper_friction_n,
         )
@@ -101,8 +105,16 @@ class Plant:
         seed: int = 0,
         t0_s: float = 0.0,
         max_step_s: float = MAX_STEP_S,
+        truth_every_s: float = 0.0,
     ) -> None:
         self.params = params
+        # ground truth is written every step (0) or every ``truth_every_s``: benchmarks that
+        # need only onsets and volumes run a plant several times faster with 0.01
+        self.truth_every_s = truth_every_s
+        self._next_truth_s = t0_s
+        # the line pressure of the last steps, for a transducer sample taken a little in the
+        # past (the pump may have moved the plant beyond the sample's time)
+        self._recent: deque[tuple[float, float]] = deque(maxlen=RECENT_STEPS)
         self.artifacts = Artifacts(artifacts or ArtifactConfig(), seed)
         self.max_step_s = max_step_s
         self.t0_s = t0_s
@@ -143,7 +155,12 @@ class Plant:
         self.advance_to(t_mono_s, 0.0)
         if t_mono_s >= self.t_s:
             return self.transducer_mmhg()
-        return self.truth.value_at("p_transducer_mmhg", t_mono_s - self.t0_s)
+        p_line = self._recent[0][1] if self._recent else self.p_line
+        for t_step, p_step in reversed(self._recent):
+            if t_step <= t_mono_s:
+                p_line = p_step
+                break
+        return self._transducer_at(t_mono_s, p_line)
 
     # ------------------------------------------------------------ integration
     def advance_to(self, t_s: float, plunger_ml: float) -> None:
@@ -153,7 +170,7 @@ class Plant:
             if plunger_ml:
                 self._step(1e-6, plunger_ml / 1e-6)
             return
-        steps = max(1, math.ceil(span / self.max_step_s - 1e-9))
+        steps = max(1, math.ceil(span / self.max_step_s - 1e-6))  # no extra step for float dust
         dt = span / steps
         q_in = plunger_ml / span
         for _ in range(steps):
@@ -188,11 +205,14 @@ class Plant:
         self.tissue_ml += q_tissue * dt
         self.backflow_ml += q_back * dt
         self.leak_ml += q_leak * dt
+        self._recent.append((self.t_s, p_line))
         if p_tip > self.critical_mmhg:
             self.cracked = True
         elif self.cracked and p_tip < 0.2 * self.critical_mmhg:
             self.cracked = False
-        self._record(q_in, q_needle, q_tissue, q_back, q_leak)
+        if self.t_s >= self._next_truth_s:
+            self._next_truth_s = self.t_s + self.truth_every_s
+            self._record(q_in, q_needle, q_tissue, q_back, q_leak)
 
     def _needle_conductance(self) -> float:
         ramp = self.occlusion_ramp
@@ -210,6 +230,7 @@ class Plant:
 
     def _record(self, q_in: float, q_n: float, q_t: float, q_b: float, q_l: float) -> None:
         artifact = self.artifacts.at(self.t_s - self.t0_s)
+        reading = self._reading(self.t_s, self.p_line, artifact)
         to_min = 60.0
         self.truth.append(
             (
@@ -221,7 +242,7 @@ class Plant:
                 q_l * to_min,
                 self.p_line,
                 self.p_tip,
-                self._transducer(artifact),
+                reading,
                 artifact,
                 self.delivered_ml,
                 self.tissue_ml,
@@ -231,16 +252,21 @@ class Plant:
         )
 
     # ------------------------------------------------------------ readings
-    def _transducer(self, artifact: float) -> float:
-        drift = self.drift_base_mmhg + self.drift_mmhg_per_s * (self.t_s - self.drift_since_s)
+    def _reading(self, t_s: float, p_line: float, artifact: float) -> float:
+        """What a perfect transducer reads: the line, or air, or a manometer, plus drift."""
+        drift = self.drift_base_mmhg + self.drift_mmhg_per_s * (t_s - self.drift_since_s)
         if self.stopcock_to_air:
             return drift
         if self.reference_mmhg is not None:
             return self.reference_mmhg + drift
-        return self.p_line + self.params.hydrostatic_mmhg + artifact + drift
+        return p_line + self.params.hydrostatic_mmhg + artifact + drift
+
+    def _transducer_at(self, t_s: float, p_line: float) -> float:
+        return self._reading(t_s, p_line, self.artifacts.at(t_s - self.t0_s))
 
     def transducer_mmhg(self) -> float:
-        return self.truth.last("p_transducer_mmhg")
+        """The reading now (artifacts computed when read, not at every step)."""
+        return self._transducer_at(self.t_s, self.p_line)
 
     def plunger_force_n(self) -> float:
         return self.p_line * h.PA_PER_MMHG * self.params.plunger_area_m2 + self.params.friction_n

@@ -9,7 +9,6 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from controller.procedure.catalog import CONFIG_DIR, CatalogError, Identifier, load_entries
-from simulator.plant.hydraulics import interpolate, poiseuille_resistance
 
 
 class Tissue(BaseModel):
@@ -29,16 +28,6 @@ class _TissueFile(BaseModel):
     tissue: list[Tissue]
 
 
-class LineConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    extension_length_mm: Annotated[float, Field(ge=0, le=5000)]
-    extension_inner_diameter_mm: Annotated[float, Field(gt=0.1, le=10)]
-    compliance_ul_per_mmhg: Annotated[float, Field(ge=0, le=50)]
-    dome_compliance_ul_per_mmhg: Annotated[float, Field(ge=0, le=10)]
-    transducer_height_cm: Annotated[float, Field(ge=-100, le=100)]
-
-
 class PumpConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -47,32 +36,12 @@ class PumpConfig(BaseModel):
 
 
 class PlantConfig(BaseModel):
+    """What the catalogs do not hold: where the transducer sits, and the pump's mechanics."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    syringe_compliance_ul_per_mmhg: dict[str, float]
-    line: LineConfig
+    transducer_height_cm: Annotated[float, Field(ge=-100, le=100)]
     pump: PumpConfig
-
-    def syringe_table(self) -> dict[float, float]:
-        return {float(k): v for k, v in self.syringe_compliance_ul_per_mmhg.items()}
-
-    def line_compliance_ml_per_mmhg(self, syringe_nominal_ml: float) -> float:
-        """Syringe and stopper, extension line and transducer dome, in mL/mmHg."""
-        syringe_ul = interpolate(self.syringe_table(), syringe_nominal_ml)
-        line = self.line
-        return (syringe_ul + line.compliance_ul_per_mmhg + line.dome_compliance_ul_per_mmhg) * 1e-3
-
-    def path_resistances(
-        self, viscosity_cp: float, needle_length_mm: float, needle_inner_diameter_mm: float
-    ) -> tuple[float, float]:
-        """Hagen-Poiseuille of the needle and of the extension line, in mmHg*s/mL."""
-        line = self.line
-        return (
-            poiseuille_resistance(viscosity_cp, needle_length_mm, needle_inner_diameter_mm),
-            poiseuille_resistance(
-                viscosity_cp, line.extension_length_mm, line.extension_inner_diameter_mm
-            ),
-        )
 
 
 def load_tissues(path: Path = CONFIG_DIR / "tissues.toml") -> dict[str, Tissue]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.cli.serve_cmd import load_config
+from controller.system import load_config
 from drivers.ne1000 import NE1000
 from drivers.ne1000_protocol import PumpStatus
 from drivers.transducer import TransducerBridge

@@ -10,8 +10,8 @@ import pytest
 
 from controller.controller import StartRefused
 from controller.injection import State, StateError
-from controller.records.recorder import read_rows
-from controller.safety.detectors import Verdict
+from controller.records.queries import read_rows
+from controller.safety.verdict import Verdict, VerdictKind
 from drivers.ne1000_protocol import PumpAlarm
 from drivers.transducer_link import InterlockReleaseRefused
 from simulator.rig import SimRig
@@ -40,7 +40,9 @@ async def test_injection_delivers_exactly_the_planned_volume(
         assert not sim_rig.pump.model.safe_mode  # disarmed after the run
         await controller.recorder.flush_trace()
         await controller.recorder.sync()
-        rows = await controller.recorder.query("SELECT state, delivered_ml FROM injections")
+        rows = await controller.recorder.read(
+            read_rows, "SELECT state, delivered_ml FROM injections"
+        )
         assert [tuple(r) for r in rows] == [("completed", pytest.approx(0.5, abs=0.01))]
         kinds = [e["kind"] for e in injection.events]
         assert kinds[0] == "started" and kinds[-1] == "completed"
@@ -86,7 +88,7 @@ async def test_occlusion_stops_the_pump_and_relieves_the_pressure(
         assert 0 < relief["withdrawn_ul"] <= 50
         assert sim_rig.bridge.interlock  # re-asserted after the relief
         await controller.recorder.sync()
-        rows = await controller.recorder.query("SELECT kind FROM alarms")
+        rows = await controller.recorder.read(read_rows, "SELECT kind FROM alarms")
         assert [r["kind"] for r in rows] == ["occlusion"]
         other = controller.create_injection(request())
         with pytest.raises(StartRefused, match="alarm is latched"):
@@ -161,7 +163,9 @@ async def test_the_interlock_is_asserted_even_when_the_pumps_port_is_already_clo
         serial = controller.pump.transport._transport  # the OS handle itself
         assert serial is not None
         serial.close()  # closing now; connection_lost comes a loop turn later
-        controller.supervisor.trip(Verdict("link_lost", "transducer: test", time.monotonic()))
+        controller.supervisor.trip(
+            Verdict(VerdictKind.LINK_LOST, "transducer: test", time.monotonic())
+        )
         assert injection.state is State.ALARM
         await sim_rig.until(lambda: sim_rig.bridge.interlock, timeout_s=1)
         await sim_rig.until(lambda: not sim_rig.pump.model.status.moving, timeout_s=1)
@@ -211,7 +215,7 @@ async def test_a_record_that_cannot_be_written_stops_the_injection(
         injection = controller.create_injection(request(volume_ml=2.0, rate_ml_min=2.0))
         await controller.start_injection(injection.id)
         await sim_rig.until(lambda: sim_rig.plant.delivered_ml > 0.05)
-        rows = await controller.recorder.query("PRAGMA page_count")
+        rows = await controller.recorder.read(read_rows, "PRAGMA page_count")
         await controller.recorder.submit(f"PRAGMA max_page_count = {rows[0][0]}")
         await sim_rig.until(lambda: injection.state is State.INTERRUPTED, 10)
         failure = controller.recorder.failure

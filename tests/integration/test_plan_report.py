@@ -14,7 +14,8 @@ import pytest
 
 from controller.controller import StartRefused
 from controller.injection import State
-from controller.procedure.plan import Checklist, Target, aliquot_volumes, next_sector
+from controller.procedure.limits import split_evenly
+from controller.procedure.plan import Checklist, Target, next_sector
 from controller.records.report import build_report, to_csv, to_html
 from simulator.rig import SimRig
 from tests.support.controller_rig import controller_on, request
@@ -23,7 +24,7 @@ INJECTCTL = str(Path(sys.executable).parent / "injectctl")
 
 
 def test_aliquots_sectors_and_checklist() -> None:
-    assert aliquot_volumes(1.0, 3) == (0.333333, 0.333333, 0.333334)
+    assert split_evenly(1.0, 3) == (0.333333, 0.333333, 0.333334)
     assert next_sector([], 4) == (1, 1)
     assert next_sector([(1, 1), (2, 2)], 4) == (3, 3)
     assert next_sector([(3, 4)], 4) == (4, 1)  # clockwise, wrapping

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from controller.injection import State
-from controller.safety.detectors import Verdict
+from controller.records.queries import read_rows
 from controller.safety.pressure_limit import PressureLimitConfig, PressureLimiter, RateChange
+from controller.safety.verdict import Verdict
 from simulator.limited_loop import run_limited
 from simulator.rig import SimRig
 from simulator.scenario import load_scenario
@@ -108,7 +109,8 @@ async def test_pressure_limited_injection_through_the_drivers(
         assert injection.state is State.RUNNING
         await controller.stop_injection(injection.id)
         await controller.recorder.sync()
-        rows = await controller.recorder.query(
+        rows = await controller.recorder.read(
+            read_rows,
             "SELECT count(*) FROM events WHERE kind = 'rate_changed' AND injection_id = ?",
             (injection.id,),
         )

@@ -10,32 +10,39 @@ from pathlib import Path
 from controller.config import ControllerConfig
 from controller.controller import Controller
 from controller.injection import InjectionRequest
-from controller.records.recorder import Recorder
-from drivers.ne1000 import NE1000
+from controller.system import DeviceSettings, SystemSettings, build_system
 from drivers.transducer import TransducerBridge
 from simulator.rig import SimRig
 from tests.support.cli import INJECTCTL
+
+UNCALIBRATED = "HIL test: the emulated bridge's nominal gain"
+
+
+def system_settings(
+    pump_port: str, bridge_port: str, db: Path, config: ControllerConfig | None = None
+) -> SystemSettings:
+    """What the tests build a system from: these ports, a calibration store of their own
+    beside the record (never the user's), the nominal gain accepted and said why."""
+    return SystemSettings(
+        devices=DeviceSettings(pump_port, bridge_port),
+        db=db,
+        config=config or ControllerConfig(),
+        calibration_dir=db.parent / "calibrations",
+        uncalibrated_reason=UNCALIBRATED,
+    )
 
 
 @asynccontextmanager
 async def wired_controller(
     pump_port: str, bridge_port: str, db: Path, config: ControllerConfig | None = None
 ) -> AsyncIterator[Controller]:
-    """A started controller on the real drivers at these ports, closed with everything it
-    opened (not zeroed)."""
-    pump = await NE1000.open(pump_port, command_timeout_s=0.2, retries=1)
-    bridge = await TransducerBridge.open(bridge_port)
-    recorder = Recorder(db)
-    await recorder.start()
-    controller = Controller(pump, bridge, recorder, config or ControllerConfig())
+    """A started controller on the real drivers at these ports, built by the composition
+    root and closed with everything it opened (not zeroed)."""
+    system = await build_system(system_settings(pump_port, bridge_port, db, config))
     try:
-        await controller.start()
-        yield controller
+        yield system.controller
     finally:
-        await controller.close()
-        await bridge.close()
-        await pump.close()
-        await recorder.close()
+        await system.close()
 
 
 @asynccontextmanager
@@ -64,7 +71,19 @@ def request(volume_ml: float = 0.5, rate_ml_min: float = 5.0, **extra: object) -
 
 
 def inject_ports(rig: SimRig, db: Path) -> list[str]:
-    return ["--pump-port", rig.pump_port, "--transducer-port", rig.bridge_port, "--db", str(db)]
+    """``inject``'s ports and record, a calibration store beside the record, nominal gain."""
+    return [
+        "--pump-port",
+        rig.pump_port,
+        "--transducer-port",
+        rig.bridge_port,
+        "--db",
+        str(db),
+        "--cal-dir",
+        str(db.parent / "calibrations"),
+        "--uncalibrated",
+        UNCALIBRATED,
+    ]
 
 
 async def start_inject(rig: SimRig, db: Path) -> asyncio.subprocess.Process:

@@ -8,11 +8,14 @@ import os
 import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import uvicorn
 
+from controller.cli.sim_cmd import DEFAULT_SCENARIO
+from controller.cli.simulation import BuiltInSimulator
 from dashboard.app import create_app
 from dashboard.runtime import Runtime, ServeSettings
 from dashboard.server import Server
@@ -37,6 +40,17 @@ BODY = {
 SERVED_STALENESS_S = 0.1
 
 
+def sim_settings(db: Path, **more: Any) -> ServeSettings:
+    """``serve --sim``'s settings, as the CLI wires them, with the test token."""
+    return ServeSettings(db=db, token=TOKEN, simulation=BuiltInSimulator(DEFAULT_SCENARIO), **more)
+
+
+def simulator(runtime: Runtime) -> BuiltInSimulator:
+    """The runtime's simulator, as the CLI built it (for faults and the true state)."""
+    assert isinstance(runtime.sim, BuiltInSimulator), "not serving the built-in simulator"
+    return runtime.sim
+
+
 class Served:
     def __init__(self, base: str, runtime: Runtime) -> None:
         self.base, self.runtime = base, runtime
@@ -45,9 +59,7 @@ class Served:
 
 @pytest.fixture
 async def served(tmp_path: Path) -> AsyncIterator[Served]:
-    settings = ServeSettings(
-        sim=True, db=tmp_path / "db.sqlite", token=TOKEN, staleness_s=SERVED_STALENESS_S
-    )
+    settings = sim_settings(tmp_path / "db.sqlite", staleness_s=SERVED_STALENESS_S)
     async with serving(settings) as running:
         yield running
 

@@ -12,7 +12,7 @@ import websockets
 
 from controller.injection import State
 from dashboard.telemetry.bus import CLIENT_BATCHES, TelemetryBus
-from tests.support.served_app import AUTH, BODY, Served, served, until
+from tests.support.served_app import AUTH, BODY, Served, served, simulator, until
 
 __all__ = ["served"]  # the fixture
 
@@ -105,7 +105,7 @@ async def test_an_injection_through_the_api(served: Served) -> None:
 
 
 async def test_an_alarm_through_the_api_and_its_acknowledgement(served: Served) -> None:
-    http, sim = served.http, served.runtime.sim
+    http, sim = served.http, simulator(served.runtime)
     assert sim is not None
     await http.post("/api/v1/transducer/zero", headers=AUTH)
     injection_id = (
@@ -118,7 +118,7 @@ async def test_an_alarm_through_the_api_and_its_acknowledgement(served: Served) 
     controller = served.runtime.controller
     assert controller is not None
     await until(served.runtime, lambda: controller.supervisor.line.state == "monitoring", 20)
-    await sim.inject("occlusion")
+    await sim.inject("occlusion", {})
     await until(served.runtime, lambda: controller.alarm is not None, 5)
     view = (await http.get(f"/api/v1/injections/{injection_id}")).json()
     assert view["state"] == "alarm" and view["alarm"]["kind"] == "occlusion" and view["alarm"]["at"]

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from controller.injection import State
-from tests.support.served_app import AUTH, BODY, Served, served, until
+from tests.support.served_app import AUTH, BODY, Served, served, simulator, until
 
 __all__ = ["served"]  # the fixture
 
@@ -112,7 +112,7 @@ async def test_plan_a_procedure_and_follow_its_progress(served: Served) -> None:
     assert liver["aliquots_ml"] == [0.5, 0.5, 0.5, 0.5] and liver["remaining_ml"] == 2.0
     assert lung["next"] == {"cycle": 1, "sector": 1} and "under 1 cm" in lung["warnings"][0]
     assert "aliquots_ml" not in node and node["injected"] is False
-    sim, controller = served.runtime.sim, served.runtime.controller
+    sim, controller = simulator(served.runtime), served.runtime.controller
     assert sim is not None and controller is not None
     await http.post("/api/v1/transducer/zero", headers=AUTH)
     request = {**BODY, "target": "lung RUL", "cycle": 1, "sector": 1, "procedure_id": view["id"]}
@@ -181,14 +181,14 @@ async def test_bench_calibration_against_the_simulated_manometer(served: Served)
     assert gates["transducer_zeroed"]["ok"] is False  # a new scale voids the procedure zero
     events = {e["kind"] for e in (await http.get("/api/v1/events")).json()}
     assert {"calibration_zeroed", "calibration_saved"} <= events
-    sim = served.runtime.sim
+    sim = simulator(served.runtime)
     assert sim is not None and served.runtime.controller is not None
     supervisor = served.runtime.controller.supervisor
     await until(served.runtime, lambda: abs(supervisor.last_pressure_mmhg - 300.0) < 3.0)
 
 
 async def test_provoked_fault_stops_the_injection_and_the_record_keeps_it(served: Served) -> None:
-    http, sim = served.http, served.runtime.sim
+    http, sim = served.http, simulator(served.runtime)
     controller = served.runtime.controller
     assert sim is not None and controller is not None
     described = (await http.get("/api/v1/sim")).json()

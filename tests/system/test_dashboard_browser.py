@@ -14,7 +14,7 @@ from playwright.async_api import Page, async_playwright, expect
 
 from controller.injection import State
 from dashboard.runtime import Runtime, ServeSettings
-from tests.support.served_app import serving, until
+from tests.support.served_app import serving, sim_settings, simulator, until
 
 TOKEN = "browser-test-token"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -94,9 +94,7 @@ class ServedInThread:
 @pytest.fixture
 async def page_on_sim(tmp_path: Path) -> AsyncIterator[tuple[Page, ServedInThread, Path]]:
     assert shutil.which(CHROMIUM), "Debian's chromium is needed (make test installs it)"
-    served = ServedInThread(
-        ServeSettings(sim=True, db=tmp_path / "db.sqlite", token=TOKEN, staleness_s=1.0)
-    )
+    served = ServedInThread(sim_settings(tmp_path / "db.sqlite", staleness_s=1.0))
     await served.start()
     try:
         async with async_playwright() as playwright:
@@ -144,7 +142,7 @@ async def test_run_an_injection_see_it_move_and_stop_on_an_occlusion(
 ) -> None:
     page, served, folder = page_on_sim
     runtime = served.runtime
-    sim, controller = runtime.sim, runtime.controller
+    sim, controller = simulator(runtime), runtime.controller
     assert sim is not None and controller is not None
     await _plan_and_start(page, runtime, "2.0", "3.0")
     await page.wait_for_function("window.chartPoints() > 200", timeout=10_000)
@@ -163,7 +161,7 @@ async def test_run_an_injection_see_it_move_and_stop_on_an_occlusion(
     injection = controller.active
     assert injection is not None
     await served.until(lambda: any(e["kind"] == "alarm" for e in injection.events), 10)
-    assert not (await served.run(sim.state()))["pump_moving"]  # stopped; the bounded relief has run
+    assert not (await served.run(sim.truth()))["pump_moving"]  # stopped; the bounded relief has run
     await page.click("#acknowledge")
     await expect(banner).to_be_hidden(timeout=5_000)
     await page.reload()  # nothing is lost: the state comes from the server
@@ -176,7 +174,7 @@ async def test_stop_button_and_escape_stop_a_running_injection(
 ) -> None:
     page, served, folder = page_on_sim
     runtime = served.runtime
-    sim, controller = runtime.sim, runtime.controller
+    sim, controller = simulator(runtime), runtime.controller
     assert sim is not None and controller is not None
     assert controller.alarm is None, controller.alarm
     await _plan_and_start(page, runtime, "1.0", "2.0")
@@ -189,7 +187,7 @@ async def test_stop_button_and_escape_stop_a_running_injection(
     await page.keyboard.press("Enter")
     await expect(page.locator("#state-badge")).to_have_text("stopped", timeout=5_000)
     assert controller.active is not None and controller.active.state is State.STOPPED
-    assert not (await served.run(sim.state()))["pump_moving"]
+    assert not (await served.run(sim.truth()))["pump_moving"]
     await page.screenshot(path=folder / "stopped.png")
 
 
@@ -198,7 +196,7 @@ async def test_plan_a_procedure_run_a_target_and_review_it_in_the_records(
 ) -> None:
     page, served, folder = page_on_sim
     runtime = served.runtime
-    sim, controller = runtime.sim, runtime.controller
+    sim, controller = simulator(runtime), runtime.controller
     assert sim is not None and controller is not None
     await page.click("[data-tab=procedure]")
     row = page.locator("#target-editor tbody tr").first

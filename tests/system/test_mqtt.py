@@ -25,6 +25,8 @@ from tests.support.served_app import (
     TOKEN,
     Served,
     serving,
+    sim_settings,
+    simulator,
     spawn_serve,
     start_running,
     until,
@@ -37,13 +39,7 @@ PREFIX = f"injectctl/{DEVICE}"
 
 def settings_for(tmp_path: Path, broker: Broker, **mqtt: Any) -> ServeSettings:
     config = ControllerConfig(mqtt=MqttConfig(url=broker.url, device_id=DEVICE, **mqtt))
-    return ServeSettings(
-        sim=True,
-        db=tmp_path / "db.sqlite",
-        token=TOKEN,
-        config=config,
-        staleness_s=SERVED_STALENESS_S,
-    )
+    return sim_settings(tmp_path / "db.sqlite", config=config, staleness_s=SERVED_STALENESS_S)
 
 
 class Listener:
@@ -97,10 +93,10 @@ async def listener(broker: Broker) -> AsyncIterator[Listener]:
 async def _start_then_occlude(served: Served) -> str:
     runtime = served.runtime
     controller = runtime.controller
-    assert controller is not None and runtime.sim is not None
+    assert controller is not None
     injection_id = await start_running(served, volume_ml=2.0, rate_ml_min=3.0)
     await until(runtime, lambda: controller.supervisor.line.state == "monitoring", 20)
-    await runtime.sim.inject("occlusion")
+    await simulator(runtime).inject("occlusion", {})
     return injection_id
 
 

@@ -7,7 +7,8 @@ import functools
 import numpy as np
 import pytest
 
-from controller.procedure.catalog import Drug, load_needles, load_syringes
+from controller.procedure.catalog import DEFAULT_LINE, Drug, load_lines, load_needles, load_syringes
+from controller.procedure.fluid_path import FluidPath
 from simulator.offline import OfflineResult, run_offline
 from simulator.plant import hydraulics as h
 from simulator.plant.model import Plant, PlantParams
@@ -30,17 +31,16 @@ POISEUILLE_TABLE = [
 def _plant(
     needle: str, viscosity_cp: float, tissue: str = "open-air", extension: bool = False
 ) -> Plant:
-    config = load_plant_config()
+    line = load_lines()[DEFAULT_LINE]
     if not extension:
-        line = config.line.model_copy(update={"extension_length_mm": 0.0})
-        config = config.model_copy(update={"line": line})
-    params = PlantParams.build(
-        syringe=load_syringes()["bd-luerlok-5ml"],
-        needle=load_needles()[needle],
-        drug=Drug(id="test", name="test", viscosity_cp=viscosity_cp),
-        tissue=load_tissues()[tissue],
-        config=config,
+        line = line.model_copy(update={"extension_length_mm": 0.0})
+    path = FluidPath(
+        load_syringes()["bd-luerlok-5ml"],
+        line,
+        load_needles()[needle],
+        Drug(id="test", name="test", viscosity_cp=viscosity_cp),
     )
+    params = PlantParams.build(path=path, tissue=load_tissues()[tissue], config=load_plant_config())
     tau_s = params.c_line * (params.r_needle + params.r_extension)
     return Plant(params, max_step_s=max(tau_s / 200, 1e-4))
 
@@ -64,7 +64,7 @@ def test_steady_pressure_matches_hagen_poiseuille(
 def test_extension_line_adds_its_own_poiseuille_drop() -> None:
     plant = _plant("22g-coaxial-150mm", 1.0, extension=True)
     _run_steady(plant, 1.0)
-    line = load_plant_config().line
+    line = load_lines()[DEFAULT_LINE]
     extension = h.poiseuille_resistance(
         1.0, line.extension_length_mm, line.extension_inner_diameter_mm
     )

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from controller.safety.breath_comb import BLOCK_S, BreathComb, breathing_period
-from controller.safety.detectors import Verdict
 from controller.safety.supervisor import Supervisor, SupervisorConfig
+from controller.safety.verdict import Verdict
 from simulator.closed_loop import run_closed_loop
 from simulator.plant.artifacts import ArtifactConfig, Artifacts
 from simulator.scenario import load_scenario

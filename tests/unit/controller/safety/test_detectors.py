@@ -15,10 +15,10 @@ from controller.safety.detectors import (
     OverPressure,
     SensorNoise,
     SensorSamples,
-    Verdict,
 )
 from controller.safety.line_model import SlidingSlope
 from controller.safety.supervisor import Supervisor, SupervisorConfig
+from controller.safety.verdict import Verdict
 from drivers.transducer import BridgeEvent
 from firmware_bridge.messages import StatusFlag, Trip, TripReason
 from simulator.closed_loop import run_closed_loop

@@ -1,0 +1,25 @@
+"""The record's tables, in one place: what every writer and reader of the record agrees on."""
+
+from __future__ import annotations
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS sessions (
+    id TEXT PRIMARY KEY, started_utc TEXT NOT NULL, info_json TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS injections (
+    id TEXT PRIMARY KEY, session_id TEXT, created_utc TEXT NOT NULL, state TEXT NOT NULL,
+    request_json TEXT NOT NULL, started_utc TEXT, ended_utc TEXT, delivered_ml REAL,
+    alarm_json TEXT);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, injection_id TEXT, t_utc TEXT NOT NULL,
+    t_mono_s REAL, kind TEXT NOT NULL, detail_json TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS alarms (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, injection_id TEXT, kind TEXT NOT NULL,
+    t_utc TEXT NOT NULL, t_mono_s REAL, detail TEXT NOT NULL, values_json TEXT NOT NULL,
+    acknowledged_utc TEXT);
+-- the pressure trace in chunks of consecutive bridge samples (a gap starts a new chunk):
+-- first_index and n say which samples, t_json the times of the first and the last
+CREATE TABLE IF NOT EXISTS pressure (
+    injection_id TEXT, first_index INTEGER, n INTEGER, t_json TEXT, data BLOB);
+CREATE INDEX IF NOT EXISTS events_by_injection ON events (injection_id, id);
+CREATE INDEX IF NOT EXISTS pressure_by_injection ON pressure (injection_id, first_index);
+"""
