@@ -27,45 +27,22 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
+from controller.safety.rhythms import breathing_period
 from controller.safety.swing import SwingMemory, limit_mmhg
+from controller.safety.timebase import BLOCK_S
 from controller.safety.verdict import Verdict, VerdictKind
 
 FloatArray = npt.NDArray[np.float64]
-BLOCK_S = 0.01
 SMOOTH_BLOCKS = 40  # 0.4 s mean
-MIN_PERIOD_S, MAX_PERIOD_S = 2.0, 8.0
-MIN_CORRELATION = 0.6
-MAX_HALF_PERIOD_CORRELATION = -0.3
 REFERENCE_TAU_S = 2.0
 SETTLE_S = 2.0  # after the line levelled off and one period of history
 PERSIST_S = 0.1
 MIN_LIMIT_MMHG = 4.0
 EITHER_WAY_DELAY_CHUNKS = 6  # 3 s: an occlusion has been caught by then
-SETTLE_BREATHS = 3  # listened to after SETTLE_S before testing: their swing sets the limit
+SETTLE_BREATHS = 1  # listened to after SETTLE_S before testing: their swing sets the limit
 
 
-def breathing_period(rest_mmhg: Sequence[float] | FloatArray) -> tuple[int, float] | None:
-    """(period in blocks, correlation) of the rest pressure, or None if it has no rhythm."""
-    x = np.asarray(rest_mmhg, dtype=np.float64)
-    n = x.size
-    low, high = round(MIN_PERIOD_S / BLOCK_S), min(round(MAX_PERIOD_S / BLOCK_S), n - 150)
-    if high <= low:
-        return None
-    x = x - x.mean()
-    products = np.correlate(x, x, "full")[n - 1 :]
-    squares = np.concatenate(([0.0], np.cumsum(x * x)))
-    lags = np.arange(low // 2, high + 1)
-    energy = np.sqrt(squares[n - lags] * (squares[n] - squares[lags]))
-    r = np.divide(products[lags], energy, out=np.zeros(lags.size), where=energy > 0)
-    best = int(np.argmax(r[lags >= low])) + int(np.count_nonzero(lags < low))
-    period = int(lags[best])
-    half = r[period // 2 - lags[0]] if period // 2 >= lags[0] else 1.0
-    if r[best] < MIN_CORRELATION or half > MAX_HALF_PERIOD_CORRELATION:
-        return None
-    return period, float(r[best])
-
-
-def rest_deviation(rest_mmhg: Sequence[float], period: int) -> float:
+def rest_deviation(rest_mmhg: Sequence[float] | FloatArray, period: int) -> float:
     """How far y strays at rest: breathing's irregularity, heartbeat and noise."""
     x = np.asarray(rest_mmhg, dtype=np.float64)
     smooth = np.convolve(x, np.ones(SMOOTH_BLOCKS) / SMOOTH_BLOCKS, mode="valid")
@@ -105,7 +82,7 @@ class BreathComb:
     def limit_mmhg(self) -> float:
         return limit_mmhg(self.rest_limit_mmhg, self.swing_mmhg)
 
-    def learn(self, rest_mmhg: Sequence[float]) -> bool:
+    def learn(self, rest_mmhg: Sequence[float] | FloatArray) -> bool:
         """Find the rhythm and the rest limit from the rest pressure before this fill.
 
         A few seconds at rest hold one or two breaths: too few to see how irregular the
@@ -115,18 +92,24 @@ class BreathComb:
         found = breathing_period(rest_mmhg)
         self.period = found[0] if found else 0
         self.correlation = found[1] if found else 0.0
-        self.downward = SwingMemory()
-        self.either_way = SwingMemory(EITHER_WAY_DELAY_CHUNKS)
         if found:
             deviation = rest_deviation(rest_mmhg, self.period)
             self.rest_limit_mmhg = max(MIN_LIMIT_MMHG, 1.5 * deviation + 1.5)
+        self.restart()
+        return found is not None
+
+    def restart(self) -> None:
+        """A new fill of the same injection: the rhythm and limit are kept, the history is
+        not (the line between fills was not at rest)."""
+        self.downward = SwingMemory()
+        self.either_way = SwingMemory(EITHER_WAY_DELAY_CHUNKS)
         self._values = [0.0] * (self.period + 1)
         self._held = [True] * (self.period + 1)
+        self._smooth = [0.0] * SMOOTH_BLOCKS
         self._count = 0
         self._sum = 0.0
         self._reference = None
         self._since = -1.0
-        return found is not None
 
     def update(self, filtered_mmhg: float, held: bool) -> None:
         """One 10 ms block; ``held``: a handling spike is in the smoothing window."""
@@ -145,6 +128,11 @@ class BreathComb:
         self._count = k + 1
         self._valid = k >= self.period and not (held or self._held[lagged])
         self.y = smooth - self._values[lagged]
+
+    @property
+    def slope_mmhg_s(self) -> float | None:
+        """The mean slope over the last breath (breathing cancelled); None if not valid."""
+        return self.y / self.period_s if self.period and self._valid else None
 
     def on_block(self, t: float, monitoring: bool, t_levelled: float) -> Verdict | None:
         since_settled_s = t - t_levelled - self.period_s - SETTLE_S

@@ -34,69 +34,25 @@ fill, with numpy, on at most 10 s of rest.
 from __future__ import annotations
 
 import math
-from collections import deque
-from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
 
+from controller.safety.rhythms import heart_period
 from controller.safety.swing import SwingMemory, limit_mmhg
+from controller.safety.timebase import BLOCK_S
 from controller.safety.verdict import Verdict, VerdictKind
 
 FloatArray = npt.NDArray[np.float64]
-BLOCK_S = 0.01
-REST_BLOCKS = 1000  # 10 s of rest
 SMOOTH_BLOCKS = 10  # 0.1 s mean
-MIN_HEART_S, MAX_HEART_S = 0.33, 1.5  # 40-180 beats per minute
-MIN_HEART_CORRELATION = 0.5
 JUMP_MMHG = 3.0  # in 20 ms: seven times a 10 mmHg breath's fastest swing
 HOLD_S = 0.4  # a handling spike has decayed by then
 SETTLE_S = 1.5  # after the line levelled off, a full comb of history and ...
-SETTLE_BREATHS = 3  # ... this many breaths, whose swing sets the limit
+SETTLE_BREATHS = 1  # ... this many breaths, whose swing sets the limit
 MIN_LIMIT_MMHG = 2.5
 SWING_DELAY_CHUNKS = 3  # the swing counts once 1.5 s old, after any fall was caught
 PERSIST_S = 0.05
 REFERENCE_TAU_S = 2.0
-
-
-def heart_period(rest_blocks: Sequence[float] | FloatArray, held: npt.ArrayLike = ()) -> int:
-    """The heart period in blocks (0 if no heartbeat is found) from the rest pressure.
-
-    Breathing is first removed (a 1 s moving mean subtracted: not differencing at the
-    breathing period, which cancels the heartbeat too whenever that period is close to a
-    whole number of beats, 4.13 s against 0.83 s in the simulator's liver) and spikes
-    clipped (``held``: blocks near a jump, left out); the period is the shortest
-    autocorrelation lag between 0.33 and 1.5 s reaching 90 % of the best one (so a
-    multiple of the period is never taken for it)."""
-    x = _without_spikes(np.asarray(rest_blocks, dtype=np.float64), held)
-    if x.size > 400:
-        x = x[50:-49] - np.convolve(x, np.ones(100) / 100, mode="valid")
-    n = x.size
-    low, high = round(MIN_HEART_S / BLOCK_S), min(round(MAX_HEART_S / BLOCK_S), n - 200)
-    if high <= low:
-        return 0
-    x = x - x.mean()
-    lags = np.arange(low, high + 1)
-    r = np.array([_correlation(x, int(lag)) for lag in lags])
-    peaks = (r[1:-1] >= r[:-2]) & (r[1:-1] >= r[2:])
-    candidates = lags[1:-1][peaks & (r[1:-1] >= max(MIN_HEART_CORRELATION, 0.9 * r.max()))]
-    return int(candidates[0]) if candidates.size else 0
-
-
-def _without_spikes(x: FloatArray, held: npt.ArrayLike) -> FloatArray:
-    """Held blocks replaced by straight lines between their unheld neighbours."""
-    mask = np.asarray(held, dtype=bool)
-    if mask.size != x.size or not mask.any() or mask.all():
-        return x
-    index = np.arange(x.size)
-    filled: FloatArray = np.interp(index, index[~mask], x[~mask])
-    return filled
-
-
-def _correlation(x: FloatArray, lag: int) -> float:
-    a, b = x[lag:], x[:-lag]
-    den = math.sqrt(float(np.dot(a, a)) * float(np.dot(b, b)))
-    return float(np.dot(a, b)) / den if den > 0 else 0.0
 
 
 def comb(smooth: FloatArray, lags: tuple[int, ...]) -> FloatArray:
@@ -117,8 +73,6 @@ def _any_term(held: npt.NDArray[np.bool_], lags: tuple[int, ...]) -> npt.NDArray
 
 class FallComb:
     def __init__(self) -> None:
-        self.rest: deque[float] = deque(maxlen=REST_BLOCKS)
-        self.rest_held: deque[bool] = deque(maxlen=REST_BLOCKS)
         self.heart = 0  # blocks; 0 = no heartbeat found
         self.breath = 0
         self.lags: tuple[int, ...] = ()
@@ -153,11 +107,10 @@ class FallComb:
     def limit_mmhg(self) -> float:
         return limit_mmhg(self.rest_limit_mmhg, self.swing.swing_mmhg)
 
-    def add_rest(self, t: float, block_mmhg: float, rise_mmhg: float) -> None:
-        """One 10 ms block median at rest; ``rise_mmhg``: how far the block medians moved in
-        the last 20 ms (the supervisor's, shared with the line model's spike test)."""
-        self.rest.append(block_mmhg)
-        self.rest_held.append(self._jumped(t, rise_mmhg))
+    def held(self, t: float, rise_mmhg: float) -> bool:
+        """Whether a block at rest is near a spike (``rise_mmhg``: how far the block medians
+        moved in the last 20 ms, the supervisor's); the rest keeps the mark for ``learn``."""
+        return self._jumped(t, rise_mmhg)
 
     def _jumped(self, t: float, rise_mmhg: float) -> bool:
         """True while a spike's jump (up or down) is under ``HOLD_S`` old."""
@@ -165,11 +118,10 @@ class FallComb:
             self._hold_until = t + HOLD_S
         return t < self._hold_until
 
-    def learn(self, breath_blocks: int) -> bool:
-        """The comb's lags and rest limit from the rest before this fill; False: the heart
-        or the breathing has no rhythm there, and the comb stays silent for this fill."""
-        rest = np.asarray(self.rest, dtype=np.float64)
-        held = np.asarray(self.rest_held, dtype=bool)
+    def learn(self, rest: FloatArray, held: npt.NDArray[np.bool_], breath_blocks: int) -> bool:
+        """The comb's lags and rest limit from the rest before the first fill (block
+        medians, trend removed, spike marks); False: the heart or the breathing has no
+        rhythm there, and the comb stays silent for this injection."""
         self.breath = breath_blocks
         self.heart = heart_period(rest, held)
         # both rhythms or none: with one left in, the other's irregularity is uncancelled
@@ -177,10 +129,12 @@ class FallComb:
         # alone), and the downward CUSUM is as quick as a single comb
         self.lags = (self.heart, self.breath) if self.heart and self.breath else ()
         self.rest_limit_mmhg = self._rest_limit(rest, held)
-        self._reset_rings(self.span + 1)
-        self.rest.clear()
-        self.rest_held.clear()
+        self.restart()
         return bool(self.lags)
+
+    def restart(self) -> None:
+        """A new fill: the lags and rest limit are kept, the history is not."""
+        self._reset_rings(self.span + 1)
 
     def _rest_limit(self, rest: FloatArray, held: npt.NDArray[np.bool_]) -> float:
         """Twice the largest swing of d at rest (+1 mmHg), leaving out spiked terms."""

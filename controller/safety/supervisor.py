@@ -3,7 +3,15 @@
 ``on_sample`` is a bridge sample listener: it runs in the transport's receive callback,
 synchronously, and when a detector decides it calls ``on_trip`` at once, which is the
 controller's stop path (pump STP and interlock, then record). Nothing here awaits.
-A verdict latches: no other verdict is raised until ``acknowledge()``.
+A verdict latches: no other verdict is raised, and no infusion begins, until
+``acknowledge()``.
+
+At rest the line is watched settling (``rest.py``); the first fill of an injection takes
+its settled level, artifact envelope and rhythms as the reference every later fill (radial
+aliquots, a resume) compares with, because between fills the line is decaying, never at
+rest. While infusing, per block: the compliance measured from the first rise, the line
+model and its tests (occlusion, fall), the two combs with breathing (and heartbeat)
+cancelled, and the needle floor.
 """
 
 from __future__ import annotations
@@ -12,21 +20,32 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from controller.safety.breath_comb import SMOOTH_BLOCKS, BreathComb
-from controller.safety.detectors import (
-    Conditioner,
-    OverPressure,
-    SensorNoise,
-    SensorSamples,
-)
+from controller.safety.compliance import ComplianceEstimate, Rhythms
+from controller.safety.conditioner import Conditioner
+from controller.safety.device_events import bridge_verdict, delivery_verdict
 from controller.safety.fall_comb import FallComb
-from controller.safety.line_model import BLOCK_S, Baseline, Leak, LineModel, LinePrior, Occlusion
+from controller.safety.leak import Fall, NeedleFloor
+from controller.safety.line_model import (
+    DOWN_DRIFT_MMHG_S,
+    UP_DRIFT_OF_FULL,
+    LineModel,
+    LinePrior,
+    LineState,
+    RestReference,
+)
+from controller.safety.noise import SensorNoise
+from controller.safety.occlusion import Occlusion
 from controller.safety.pressure_limit import PressureLimiter
+from controller.safety.rest import Rest, RestStatus
+from controller.safety.sample_checks import OverPressure, SensorSamples
+from controller.safety.timebase import BLOCK_S
 from controller.safety.verdict import Verdict, VerdictKind
 from drivers.transducer import BridgeEvent
-from firmware_bridge.messages import StatusFlag, TripReason
 
 COMB_SMOOTH_S = SMOOTH_BLOCKS * BLOCK_S  # a spike stays in the comb's mean this long
-SENSOR_FLAGS = StatusFlag.SENSOR_OPEN | StatusFlag.ADC_SATURATED | StatusFlag.EXCITATION_FAULT
+# The pump stops by itself at its volume target; the line then falls, which is no leak.
+# Downward tests rest from this long before the fill's end (by the rate, from the start).
+ENDING_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -45,9 +64,17 @@ class Supervisor:
         self.on_trip = on_trip
         self.latched: Verdict | None = None
         self.infusing = False
+        self.infusing_since_s = 0.0
         self.samples = 0
         self.last_pressure_mmhg = float("nan")
         self.limiter: PressureLimiter | None = None  # pressure-limited mode, set per fill
+        self.reference: RestReference | None = None  # the first fill's settled rest
+        self.prior = LinePrior(1e-3, 1.0)
+        self.compliance = ComplianceEstimate(1e-3)
+        self.rate_ml_min = 0.0
+        self.fill_left_ml = float("inf")  # by the rate since the start: the pump's own end
+        self._rest_excursions: tuple[float, float] | None = None
+        self._swing = (0.0, 0.0)  # (window, swing) the first fill measured at rest
         self._reset_detectors()
 
     def _reset_detectors(self) -> None:
@@ -56,12 +83,13 @@ class Supervisor:
         self.sensor = SensorSamples(stuck_s=c.stuck_s, max_step_mmhg=c.max_step_mmhg)
         self.conditioner = Conditioner()
         self.noise = SensorNoise(c.max_noise_sd_mmhg)
-        self.baseline = Baseline()
+        self.rest = Rest()
         self.line = LineModel()
         self.occlusion = Occlusion()
-        self.leak = Leak()
+        self.floor = NeedleFloor()
+        self.fall = Fall()
         self.comb = BreathComb()
-        self.fall = FallComb()
+        self.fall_comb = FallComb()
 
     # ------------------------------------------------------------ the control path
     def on_sample(self, index: int, t: float, pressure_mmhg: float, raw: int) -> None:
@@ -76,38 +104,60 @@ class Supervisor:
             self._on_block(t)
 
     def _on_block(self, t: float) -> None:
-        filtered = self.conditioner.filtered
-        blocks = self.conditioner.blocks
-        # how far the 10 ms block medians moved in 20 ms: handling spikes are told by it
-        rise = blocks[-1] - blocks[-3] if len(blocks) >= 3 else 0.0
-        verdict = self.noise.on_block(t, self.conditioner)
-        if self.infusing and self.limiter is not None and self.limiter.changes:
+        conditioner = self.conditioner
+        filtered, block, jump = conditioner.filtered, conditioner.block, conditioner.jump_mmhg
+        verdict = self.noise.on_block(t, conditioner)
+        if not self.infusing:
+            self.rest.add(t, filtered, block, self.fall_comb.held(t, jump))
+        elif self.limiter is not None and self.limiter.changes:
             # The rate is being managed: the line model's constant-rate tests no longer
-            # apply. The limiter owns occlusion; a collapse below rest is still a leak.
+            # apply. The limiter owns occlusion; the needle floor still holds at its rate.
+            rate = min(self.rate_ml_min, self.limiter.commanded)
+            ending = self._count_down(rate)
             verdict = (
                 verdict
                 or self.limiter.step(t, filtered)
-                or self.leak.on_block(t, self.line, filtered)
-            )
-        elif self.infusing:
-            line = self.line
-            line.update(t, filtered, rise, blocks[-1])
-            self.comb.update(filtered, t < line.artifact_until + COMB_SMOOTH_S)
-            self.fall.update(t, blocks[-1], rise)
-            monitoring = line.state == "monitoring"
-            verdict = (
-                verdict
-                or (self.limiter.step(t, filtered) if self.limiter is not None else None)
-                or self.occlusion.on_block(t, line)
-                or self.comb.on_block(t, monitoring, line.t_levelled)
-                or self.fall.on_block(t, monitoring, line.t_levelled)
-                or self.leak.on_block(t, line, filtered)
+                or (
+                    None
+                    if ending
+                    else self.floor.on_block(
+                        t, self.line, block, rate, conditioner.block_noise_mmhg
+                    )
+                )
             )
         else:
-            self.baseline.add(t, filtered)
-            self.fall.add_rest(t, blocks[-1], rise)
+            verdict = verdict or self._infusing_block(t, filtered, block, jump)
         if verdict is not None:
             self.trip(verdict)
+
+    def _count_down(self, rate_ml_min: float) -> bool:
+        """One block of the fill gone by the rate; True once its end is near."""
+        self.fill_left_ml -= rate_ml_min * BLOCK_S / 60.0
+        return self.fill_left_ml <= rate_ml_min * ENDING_S / 60.0
+
+    def _infusing_block(
+        self, t: float, filtered: float, block: float, jump: float
+    ) -> Verdict | None:
+        line = self.line
+        if self.compliance.add(t, block):
+            line.set_compliance(self.compliance.value)
+        self.comb.update(filtered, t < line.artifact_until + COMB_SMOOTH_S)
+        line.update_breath_slope(t, self.comb.slope_mmhg_s)
+        line.update(t, filtered, jump, block)
+        self.fall_comb.update(t, block, jump)
+        monitoring = line.state is LineState.MONITORING
+        upward = (
+            (self.limiter.step(t, filtered) if self.limiter is not None else None)
+            or self.occlusion.on_block(t, line)
+            or self.comb.on_block(t, monitoring, line.t_levelled)
+        )
+        if upward is not None or self._count_down(self.rate_ml_min):
+            return upward
+        return (
+            self.floor.on_block(t, line, block, self.rate_ml_min, self.conditioner.block_noise_mmhg)
+            or self.fall_comb.on_block(t, monitoring, line.t_levelled)
+            or self.fall.on_block(t, line)
+        )
 
     def trip(self, verdict: Verdict) -> None:
         if self.latched is not None:
@@ -118,30 +168,95 @@ class Supervisor:
         self.on_trip(verdict)
 
     # ------------------------------------------------------------ the injection's phases
-    def begin_infusion(self, t: float, rate_ml_min: float, prior: LinePrior) -> None:
-        p_rest, envelope = self.baseline.rest()
+    def rest_status(self) -> RestStatus:
+        """Whether the line has settled at rest (a first fill may start only then)."""
+        return self.rest.status()
+
+    def begin_infusion(
+        self,
+        t: float,
+        rate_ml_min: float,
+        prior: LinePrior,
+        *,
+        first_fill: bool = True,
+        fill_ml: float = float("inf"),
+    ) -> bool:
+        """The pump starts now. ``first_fill``: the injection's first (the line is at rest
+        and its reference is learnt now); else the reference of that first fill is kept.
+        False, and nothing armed, while a verdict is latched."""
+        if self.latched is not None:
+            return False
         q_ml_s = rate_ml_min / 60.0
-        drift = self.line.drift_fraction * q_ml_s / prior.compliance_ml_per_mmhg
-        excursions = self.baseline.rest_excursions(drift)
-        self.line.start(t, q_ml_s, p_rest, envelope, prior, rest_excursions=excursions)
-        self.comb.learn(self.baseline.values())
-        self.fall.learn(self.comb.period)
+        self.rate_ml_min, self.prior, self.fill_left_ml = rate_ml_min, prior, fill_ml
+        if first_fill or self.reference is None:
+            self._learn_rest(t, q_ml_s, prior)
+        else:
+            self.comb.restart()
+            self.fall_comb.restart()
+        assert self.reference is not None
+        self.line.start(
+            t,
+            q_ml_s,
+            reference=self.reference,
+            prior=prior,
+            compliance_ml_per_mmhg=self.compliance.value,
+            now_mmhg=self.conditioner.filtered,
+            rest_excursions=self._rest_excursions,
+            heart_period_s=self.fall_comb.heart * BLOCK_S,
+            slope_swing=self._slope_swing if first_fill else self._kept_swing,
+        )
+        self.floor.start()
+        self.rest.clear()
         self.infusing = True
+        self.infusing_since_s = t
+        return True
+
+    def _learn_rest(self, t: float, q_ml_s: float, prior: LinePrior) -> None:
+        status = self.rest.status()
+        self.reference = RestReference(status.level_mmhg, status.envelope_mmhg)
+        self.comb.learn(self.rest.filtered())
+        rest_blocks, held = self.rest.blocks()
+        self.fall_comb.learn(rest_blocks, held, self.comb.period)
+        up_drift = UP_DRIFT_OF_FULL * q_ml_s / prior.compliance_ml_per_mmhg
+        self._rest_excursions = self.rest.excursions(up_drift, DOWN_DRIFT_MMHG_S)
+        self.compliance = ComplianceEstimate(prior.compliance_ml_per_mmhg)
+        breath_s = self.comb.period * BLOCK_S
+        last_breath = self.rest.recent_blocks(breath_s) if self.comb.period else None
+        rhythms = Rhythms(breath_s, last_breath, self.fall_comb.heart * BLOCK_S, t)
+        self.compliance.start(
+            t, q_ml_s, prior.path_resistance_mmhg_s_per_ml, status.level_mmhg, rhythms
+        )
+
+    def _slope_swing(self, window_s: float) -> float:
+        self._swing = (window_s, self.rest.slope_swing(window_s))
+        return self._swing[1]
+
+    def _kept_swing(self, window_s: float) -> float:
+        """Later fills: the first fill's swing (the line between fills is not at rest)."""
+        return self._swing[1]
 
     def end_infusion(self) -> None:
+        """The pump stopped (end of a fill, a pause): the line decays, rest data again."""
         self.infusing = False
         self.limiter = None
         self.line.stop()
-        self.baseline.clear()
+        self.compliance.stop()
+        self.rest.clear()
+
+    def end_injection(self) -> None:
+        """The injection is over: the next one learns its own rest."""
+        self.end_infusion()
+        self.reference = None
 
     def acknowledge(self) -> Verdict | None:
         latched, self.latched = self.latched, None
+        self.reference = None
         self._reset_detectors()
         return latched
 
     # ------------------------------------------------------------ device events
     def on_bridge_event(self, event: BridgeEvent) -> None:
-        verdict = _bridge_verdict(event)
+        verdict = bridge_verdict(event)
         if verdict is not None:
             self.trip(verdict)
 
@@ -151,39 +266,15 @@ class Supervisor:
     def on_pump_lost(self, t: float, why: str) -> None:
         self.trip(Verdict(VerdictKind.LINK_LOST, f"pump not answering: {why}", t))
 
+    def on_software_fault(self, t: float, where: str, exc: BaseException) -> None:
+        """An exception where none may be: an alarm like any other, never silence."""
+        detail = f"{where} raised {type(exc).__name__}: {exc}"
+        self.trip(Verdict(VerdictKind.SOFTWARE_FAULT, detail, t))
+
     def on_delivery(self, t: float, dispensed_ml: float, expected_ml: float) -> None:
-        """The pump's DIS against time x rate: a slipping or stalled drive disagrees."""
         c = self.config
-        tolerance = max(c.volume_tolerance_ml, c.volume_tolerance_fraction * expected_ml)
-        if abs(dispensed_ml - expected_ml) > tolerance:
-            self.trip(
-                Verdict(
-                    VerdictKind.PUMP_FAULT,
-                    f"pump reports {dispensed_ml * 1e3:.0f} uL delivered, "
-                    f"{expected_ml * 1e3:.0f} uL expected by now",
-                    t,
-                    {"dispensed_ml": dispensed_ml, "expected_ml": expected_ml},
-                )
-            )
-
-
-def _bridge_verdict(event: BridgeEvent) -> Verdict | None:
-    t = event.t_mono_s
-    if event.kind == "link_lost":
-        return Verdict(VerdictKind.LINK_LOST, f"transducer: {event.detail}", t)
-    if event.kind == "rebooted":
-        return Verdict(VerdictKind.LINK_LOST, f"transducer bridge rebooted: {event.detail}", t)
-    if event.kind == "status" and event.flags is not None and event.flags & SENSOR_FLAGS:
-        return Verdict(
-            VerdictKind.SENSOR_FAULT, f"bridge reports {(event.flags & SENSOR_FLAGS)!r}", t
+        verdict = delivery_verdict(
+            t, dispensed_ml, expected_ml, c.volume_tolerance_ml, c.volume_tolerance_fraction
         )
-    if event.kind == "trip" and event.trip is not None:
-        reason = event.trip.reason
-        kinds = {
-            TripReason.OVER_LIMIT: VerdictKind.OVER_PRESSURE,
-            TripReason.SENSOR_FAULT: VerdictKind.SENSOR_FAULT,
-            TripReason.WATCHDOG: VerdictKind.LINK_LOST,
-        }
-        if reason in kinds:
-            return Verdict(kinds[reason], f"bridge interlock tripped: {reason.name}", t)
-    return None
+        if verdict is not None:
+            self.trip(verdict)

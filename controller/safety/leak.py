@@ -1,0 +1,103 @@
+"""Drug leaving the line where it should not: a pressure below the needle's own, or a fall.
+
+``NeedleFloor``: while the pump pushes Q through a needle of known bore and length, the line
+must stand at least Q x R (Hagen-Poiseuille, for the drug's catalog viscosity) above the
+settled rest pressure, whatever the tissue does beyond the tip. Below that, less the
+artifact envelope and the noise, the drug is not going through the needle: a Luer come
+apart, a line cut, the needle out of the tissue. Until the line has first risen above that
+floor (a viscous drug through a long needle can take a minute) the floor is the rest
+itself: a line falling below its rest while the pump pushes is open. Tested on the 10 ms
+block medians (no filter lag) for ``FLOOR_PERSIST_S``, longer than a handling spike pulls
+a block down.
+
+``Fall``: a healthy line at a constant rate never falls (it rises to its level and creeps
+up as the tissue fills). Once levelled, the down CUSUM past its limit is a leak, a needle
+slipping out of the tumour or the tract opening behind it; during the start, a fall from
+the highest pressure reached by more than that limit.
+"""
+
+from __future__ import annotations
+
+from controller.safety.line_model import LineModel, LineState
+from controller.safety.persistence import Persistence
+from controller.safety.verdict import Verdict, VerdictKind
+
+FLOOR_OF_NEEDLE = 0.6  # of the catalog's Q x R: viscosity and bore are never that far off
+FLOOR_MARGIN_MMHG = 2.0
+FLOOR_NOISE_SIGMAS = 4.0
+FLOOR_PERSIST_S = 0.15
+ARMED_ABOVE_MMHG = 2.0  # the floor is armed once the line has stood this far above it ...
+ARMED_FOR_S = 0.2  # ... for this long (the start's ramp is not a leak)
+FALL_PERSIST_S = 0.05
+COLLAPSE_AFTER_S = 0.3  # the pump's first movement after RUN
+
+
+class NeedleFloor:
+    def __init__(self) -> None:
+        self.floor_mmhg = float("-inf")
+        self._armed = False
+        self._above = Persistence(ARMED_FOR_S)
+        self._below = Persistence(FLOOR_PERSIST_S)
+
+    def start(self) -> None:
+        self._armed = False
+        self._above.reset()
+        self._below.reset()
+
+    def on_block(
+        self, t: float, line: LineModel, block_mmhg: float, rate_ml_min: float, noise_mmhg: float
+    ) -> Verdict | None:
+        if line.state is LineState.IDLE:
+            return None
+        needle_mmhg = (
+            FLOOR_OF_NEEDLE * rate_ml_min / 60.0 * line.prior.path_resistance_mmhg_s_per_ml
+        )
+        self.floor_mmhg = (
+            line.p_rest
+            + needle_mmhg
+            - 0.5 * line.envelope
+            - FLOOR_NOISE_SIGMAS * noise_mmhg
+            - FLOOR_MARGIN_MMHG
+        )
+        if not self._armed:
+            self._armed = self._above.holds(t, block_mmhg > self.floor_mmhg + ARMED_ABOVE_MMHG)
+            return None
+        if not self._below.holds(t, block_mmhg < self.floor_mmhg):
+            return None
+        detail = (
+            f"pressure {block_mmhg:.1f} mmHg while infusing, under the {self.floor_mmhg:.1f} mmHg "
+            f"the needle alone must show at {rate_ml_min:g} mL/min (rest {line.p_rest:.1f}): "
+            "the line is open or leaking (a Luer come apart?)"
+        )
+        values = {"pressure_mmhg": block_mmhg, "floor_mmhg": self.floor_mmhg}
+        return Verdict(VerdictKind.LEAK, detail, t, values)
+
+
+class Fall:
+    def __init__(self) -> None:
+        self._falling = Persistence(FALL_PERSIST_S)
+
+    def on_block(self, t: float, line: LineModel) -> Verdict | None:
+        if line.state is LineState.LEARNING:
+            # the peak may be a breath's crest: a fall counts beyond a whole envelope more
+            fallen = line.peak - line.last
+            if not self._falling.holds(t, fallen > line.down_limit + line.envelope):
+                return None
+            return Verdict(
+                VerdictKind.LEAK,
+                f"pressure fell {fallen:.1f} mmHg from the {line.peak:.1f} it had reached during "
+                "the start, while infusing",
+                t,
+                {"fall_mmhg": fallen, "peak_mmhg": line.peak},
+            )
+        if line.state is not LineState.MONITORING:
+            self._falling.reset()
+            return None
+        if not self._falling.holds(t, line.down > line.down_limit):
+            return None
+        return Verdict(
+            VerdictKind.LEAK,
+            f"pressure fell {line.down:.1f} mmHg below the line's steady level while infusing",
+            t,
+            {"cusum_mmhg": line.down, "level_mmhg": line.level},
+        )

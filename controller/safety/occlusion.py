@@ -1,0 +1,106 @@
+"""A blocked needle: the line climbs at Q/C where it should level off.
+
+Three signatures, each tested against the line model (``line_model.py``): during the start
+transient a slope that climbs again after it had slowed (at high rates, where a blocked line
+climbs far faster than breathing swings); once levelled, the up CUSUM past its limit; and a
+level that settles well above where it was (a partial occlusion). A line that never levels
+off within five of its longest time constants is blocked too. At low rates, where breathing
+swings as fast as a blocked line climbs, the breathing comb (``breath_comb.py``) decides.
+"""
+
+from __future__ import annotations
+
+from controller.safety.line_model import SHIFT_WINDOW_S, LineModel, LineState
+from controller.safety.persistence import Persistence
+from controller.safety.verdict import Verdict, VerdictKind
+
+REBOUND_PERSIST_S = 0.15  # beyond a small spike's decay
+BREATH_REBOUND_PERSIST_S = 0.2
+FULL_CLIMB_PERSIST_S = 0.05
+LONG_REBOUND_PERSIST_S = 0.5
+CLIMB_PERSIST_S = 0.05  # longer than a handling spike's rise lasts
+SHIFT_PERSIST_S = 0.5
+SHIFT_MIN_MMHG = 25.0
+
+
+class Occlusion:
+    def __init__(self) -> None:
+        self._rebound = Persistence(REBOUND_PERSIST_S)
+        self._breath_rebound = Persistence(BREATH_REBOUND_PERSIST_S)
+        self._full_climb = Persistence(FULL_CLIMB_PERSIST_S)
+        self._long_rebound = Persistence(LONG_REBOUND_PERSIST_S)
+        self._climb = Persistence(CLIMB_PERSIST_S)
+        self._shift = Persistence(SHIFT_PERSIST_S)
+
+    def on_block(self, t: float, line: LineModel) -> Verdict | None:
+        if self._full_climb.holds(t, line.climbing_at_full):
+            detail = (
+                f"pressure climbing at {line.slope_short:.0f} mmHg/s, the rate of a blocked line "
+                f"({line.full_occlusion_slope:.0f} at {60 * line.q_ml_s:g} mL/min): nothing "
+                "leaves the line"
+            )
+            values = {"slope_mmhg_s": line.slope_short, "full_mmhg_s": line.full_occlusion_slope}
+            return Verdict(VerdictKind.OCCLUSION, detail, t, values)
+        if line.state is LineState.LEARNING:
+            return self._during_start(t, line)
+        if line.state is not LineState.MONITORING:
+            self._climb.reset()
+            return None
+        return self._shifted(t, line) or self._climbing(t, line)
+
+    def _during_start(self, t: float, line: LineModel) -> Verdict | None:
+        if self._rebound.holds(t, line.rebounding):
+            detail = (
+                f"pressure climbing again at {line.slope_short:.1f} mmHg/s during the start (it "
+                f"had slowed to {line.min_slope:.1f}; a blocked line climbs at "
+                f"{line.full_occlusion_slope:.1f})"
+            )
+            values = {"slope_mmhg_s": line.slope_short, "min_slope_mmhg_s": line.min_slope}
+            return Verdict(VerdictKind.OCCLUSION, detail, t, values)
+        if self._breath_rebound.holds(t, line.breath_rebounding):
+            slope = line.breath_slope or 0.0
+            detail = (
+                f"pressure climbing again at {slope:.1f} mmHg/s over the last breath during the "
+                f"start (it had slowed to {line.min_breath_slope:.1f}; a blocked line climbs at "
+                f"{line.full_occlusion_slope:.1f})"
+            )
+            values = {"slope_mmhg_s": slope, "min_slope_mmhg_s": line.min_breath_slope}
+            return Verdict(VerdictKind.OCCLUSION, detail, t, values)
+        if self._long_rebound.holds(t, line.long_rebounding):
+            detail = (
+                f"pressure climbing again at {line.slope:.1f} mmHg/s over 4 s during the start "
+                f"(it had slowed to {line.min_long_slope:.1f}; a blocked line climbs at "
+                f"{line.full_occlusion_slope:.1f})"
+            )
+            values = {"slope_mmhg_s": line.slope, "min_slope_mmhg_s": line.min_long_slope}
+            return Verdict(VerdictKind.OCCLUSION, detail, t, values)
+        if t - line.t_start > line.learn_limit_s:
+            return Verdict(
+                VerdictKind.OCCLUSION,
+                f"pressure still climbing {line.learn_limit_s:.0f} s after "
+                "the start: the line never levelled off",
+                t,
+                {"slope_mmhg_s": line.slope},
+            )
+        return None
+
+    def _shifted(self, t: float, line: LineModel) -> Verdict | None:
+        limit = max(SHIFT_MIN_MMHG, 0.5 * (line.shift_reference - line.p_rest), 2 * line.envelope)
+        if not self._shift.holds(t, line.level_shift > limit):
+            return None
+        detail = (
+            f"pressure settled {line.level_shift:.0f} mmHg above its level of the last "
+            f"{SHIFT_WINDOW_S:.0f} s: a partial occlusion"
+        )
+        values = {"shift_mmhg": line.level_shift, "reference_mmhg": line.shift_reference}
+        return Verdict(VerdictKind.OCCLUSION, detail, t, values)
+
+    def _climbing(self, t: float, line: LineModel) -> Verdict | None:
+        if not self._climb.holds(t, line.up > line.up_limit):
+            return None
+        detail = (
+            f"pressure climbed {line.up:.1f} mmHg beyond the line's steady level without levelling "
+            f"off (a blocked line climbs at {line.full_occlusion_slope:.1f} mmHg/s)"
+        )
+        values = {"cusum_mmhg": line.up, "level_mmhg": line.level}
+        return Verdict(VerdictKind.OCCLUSION, detail, t, values)

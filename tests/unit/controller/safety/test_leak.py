@@ -1,0 +1,63 @@
+"""Drug leaving the line: a Luer come apart, the needle out of the tumour, the tract open."""
+
+from __future__ import annotations
+
+import pytest
+
+from controller.safety.verdict import VerdictKind
+from simulator.plant.model import Plant
+from tests.support.line_signal import LineCase, feed, latency
+
+
+def luer_apart(plant: Plant) -> None:
+    plant.leak_conductance = 1.0 / (0.05 * 60.0)
+
+
+def needle_out(plant: Plant) -> None:
+    plant.tissue_factor = 0.1
+    plant.interstitial_offset = -plant.params.p_interstitial
+
+
+def tract_opens(plant: Plant) -> None:
+    plant.critical_mmhg = plant.p_tip - 1.0
+
+
+def test_a_luer_coming_apart_at_two_millilitres_a_minute_is_a_leak_within_a_quarter_second() -> (
+    None
+):
+    """Issue 17's case: 130 mmHg falling to about 2, below the 15 mmHg rest, never found."""
+    case = LineCase(rate_ml_min=2.0, fault_s=15.0, fault=luer_apart, run_s=25.0)
+    verdict, supervisor = feed(case)
+    assert verdict is not None and verdict.kind is VerdictKind.LEAK, verdict
+    assert "needle alone must show" in verdict.detail
+    found = latency(case, verdict)
+    assert found is not None and found < 0.25
+    assert supervisor.floor.floor_mmhg > supervisor.line.p_rest  # armed above the rest
+
+
+def test_a_leak_during_a_slow_start_is_seen_below_the_rest_before_the_floor_is_armed() -> None:
+    """A viscous drug through a long needle: the line rises for a minute before it stands
+    above the needle's floor; a Luer coming apart in that time empties it below its rest."""
+    case = LineCase(rate_ml_min=1.0, drug="mab-150", fault_s=6.0, fault=luer_apart, run_s=12.0)
+    verdict, _ = feed(case)
+    assert verdict is not None and verdict.kind is VerdictKind.LEAK, verdict
+    found = latency(case, verdict)
+    assert found is not None and found < 0.5
+
+
+@pytest.mark.parametrize("fault", [needle_out, tract_opens])
+def test_the_needle_out_of_the_tumour_or_the_tract_opening_is_a_leak_within_two_seconds(
+    fault: object,
+) -> None:
+    case = LineCase(rate_ml_min=1.0, fault_s=20.0, fault=fault, run_s=35.0)  # type: ignore[arg-type]
+    verdict, _ = feed(case)
+    assert verdict is not None and verdict.kind is VerdictKind.LEAK, verdict
+    found = latency(case, verdict)
+    assert found is not None and 0.0 < found < 2.0, found
+
+
+def test_the_pump_stopping_at_its_target_is_not_a_leak() -> None:
+    """The line falls when the pump reaches its volume: the downward tests rest from
+    half a second before the fill's end by the rate."""
+    verdict, _ = feed(LineCase(rate_ml_min=3.0, run_s=25.0, stop_s=15.0))
+    assert verdict is None, verdict

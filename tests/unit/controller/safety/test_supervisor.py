@@ -1,0 +1,46 @@
+"""The supervisor: one latched verdict, no infusion begun while latched, faults of its own."""
+
+from __future__ import annotations
+
+from controller.safety.line_model import LinePrior
+from controller.safety.supervisor import Supervisor, SupervisorConfig
+from controller.safety.verdict import Verdict, VerdictKind
+
+PRIOR = LinePrior(1e-3, 1200.0)
+
+
+def test_verdicts_latch_until_acknowledged() -> None:
+    verdicts: list[Verdict] = []
+    supervisor = Supervisor(SupervisorConfig(), verdicts.append)
+    supervisor.on_delivery(10.0, 0.100, 0.105)  # within 20 uL
+    assert not verdicts
+    supervisor.on_delivery(10.0, 0.050, 0.200)
+    supervisor.on_pump_lost(11.0, "timeout")
+    assert [v.kind for v in verdicts] == [VerdictKind.PUMP_FAULT]
+    assert supervisor.acknowledge() is not None
+    supervisor.on_pump_lost(12.0, "timeout")
+    assert [v.kind for v in verdicts] == [VerdictKind.PUMP_FAULT, VerdictKind.LINK_LOST]
+
+
+def test_no_infusion_begins_while_a_verdict_is_latched() -> None:
+    """A start that raced an alarm must not re-arm the detectors (issue 18, item 1)."""
+    supervisor = Supervisor(SupervisorConfig(), lambda verdict: None)
+    supervisor.on_pump_lost(1.0, "timeout")
+    assert not supervisor.begin_infusion(2.0, 1.0, PRIOR)
+    assert not supervisor.infusing
+
+
+def test_a_software_fault_is_an_alarm_like_any_other() -> None:
+    verdicts: list[Verdict] = []
+    supervisor = Supervisor(SupervisorConfig(), verdicts.append)
+    supervisor.on_software_fault(3.0, "the pump watch", ZeroDivisionError("division by zero"))
+    assert verdicts and verdicts[0].kind is VerdictKind.SOFTWARE_FAULT
+    assert "the pump watch raised ZeroDivisionError" in verdicts[0].detail
+
+
+def test_the_rest_must_settle_before_a_first_fill() -> None:
+    supervisor = Supervisor(SupervisorConfig(), lambda verdict: None)
+    for k in range(200):  # two seconds of a line still refilling
+        supervisor.on_sample(k, k * 0.001, 0.05 * k, k)
+    status = supervisor.rest_status()
+    assert not status.settled and "settling" in status.why_not_settled()
