@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from controller.procedure.limits import LimitsConfig
 from controller.safety.pressure_limit import PressureLimitConfig
@@ -16,16 +16,29 @@ class MqttConfig(BaseModel):
 
     url: str | None = Field(default=None, pattern=r"^mqtts?://[^/:]+(:\d{1,5})?/?$")
     username: str | None = None
-    password: str | None = Field(default=None, repr=False)
+    password: SecretStr | None = Field(default=None, description="never logged nor recorded")
     tls_ca_file: str | None = Field(default=None, description="CA bundle for mqtts://")
     device_id: str | None = Field(
         default=None,
         pattern=r"^[A-Za-z0-9_.-]{1,64}$",
         description="topic segment; default the transducer bridge's device id",
     )
-    remote_stop: bool = Field(default=False, description="accept cmd/stop with the token")
+    remote_stop: bool = Field(default=False, description="accept cmd/stop with stop_token")
+    stop_token: SecretStr | None = Field(
+        default=None,
+        min_length=16,
+        description="the token cmd/stop must carry; never the HTTP control token",
+    )
     queue_batches: int = Field(default=50, ge=1, le=10_000, description="pressure batches held")
     queue_events: int = Field(default=10_000, ge=100, le=1_000_000)
+
+    @model_validator(mode="after")
+    def _stop_needs_its_own_token(self) -> MqttConfig:
+        """A remote stop token travels to the broker and every subscriber of ``cmd/stop``
+        may see it: it must be a token that can do nothing but stop."""
+        if self.remote_stop and self.stop_token is None:
+            raise ValueError("remote_stop = true needs stop_token (16 characters or more)")
+        return self
 
 
 class ControllerConfig(BaseModel):
@@ -38,7 +51,12 @@ class ControllerConfig(BaseModel):
     trip_consecutive: int = Field(default=5, ge=1, le=50, description="bridge TRIP_LIMIT samples")
     pump_poll_s: float = Field(default=0.1, gt=0.01, le=1.0)
     zero_max_age_s: float = Field(default=3600.0, gt=0)
-    relief_max_ul: float = Field(default=50.0, ge=0, le=100)
-    relief_rate_ml_min: float = Field(default=1.0, gt=0, le=5)
+    relief_max_ul: float = Field(
+        default=500.0,
+        ge=0,
+        le=1000,
+        description="most a relief withdraws (the pressure ends it sooner)",
+    )
+    relief_rate_ml_min: float = Field(default=5.0, gt=0, le=10, description="withdrawal rate")
     mqtt: MqttConfig = MqttConfig()
     pressure_limit: PressureLimitConfig = PressureLimitConfig()

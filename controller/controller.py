@@ -1,54 +1,56 @@
 """The injection controller: one pump, one transducer, one injection at a time.
 
-The supervisor sits on the bridge's sample path; when it trips, ``_on_trip`` runs in
-that same callback: pump STP to the OS, bridge INTERLOCK to the OS, then the record,
-then (off the control path) relief of the stored pressure. During an injection both
-hardware watchdogs are armed: the NE-1000's safe mode (fed by the driver's heartbeat
-timer) and the bridge WATCHDOG (fed by the bridge client's PING timer), so the pump
-stops by itself if this process dies or its loop hangs.
+The supervisor sits on the bridge's sample path; a verdict runs the stop path
+(``stop_path.py``) in that same callback. During an injection both hardware watchdogs are
+armed: the NE-1000's safe mode (fed by the driver's heartbeat timer) and the bridge
+WATCHDOG (fed by the bridge client's PING timer), so the pump stops by itself if this
+process dies or its loop hangs.
+
+Every await between a check and a pump command is followed by a check of the latch
+(``_unlatched``), and the driver itself refuses an infusing RUN once the stop path has run
+(``NE1000.inhibit_run``), so no RUN goes out after an alarm whatever was in flight. A start
+or resume that fails half-way is itself a fault, handled by the stop path.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import sqlite3
 import uuid
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 from controller import device_ops
 from controller.config import ControllerConfig
 from controller.injection import FINAL, Injection, InjectionRequest, State, StateError
+from controller.managed_rate import ManagedRate
 from controller.procedure.admission import admit
-from controller.procedure.plan import Checklist, next_sector
+from controller.procedure.plan import next_sector
+from controller.pump_watch import PumpWatch
 from controller.records import queries
-from controller.records.recorder import Recorder, utc_now
-from controller.safety.pressure_limit import ManagedRate
+from controller.records.recorder import Recorder
+from controller.recovery import recover_interrupted
 from controller.safety.supervisor import Supervisor
+from controller.safety.timebase import SAMPLE_RATE_HZ
 from controller.safety.verdict import Verdict, VerdictKind
+from controller.start_checks import why_not_startable
+from controller.stop_path import StopPath
 from drivers.clock import now_s
 from drivers.ne1000 import NE1000
-from drivers.ne1000_link import PumpLinkLost, PumpTimeout
-from drivers.ne1000_protocol import PumpAlarmRaised, PumpError, PumpReply
+from drivers.ne1000_protocol import PumpError, PumpReply
 from drivers.tasks import cancel_and_wait
-from drivers.transducer import BridgeEvent, TransducerBridge
+from drivers.transducer import BridgeEvent, BridgeEventKind, TransducerBridge
 from drivers.transducer_link import BridgeError
 from firmware_bridge.messages import StatusFlag
 
-
-def _drug_expired(request: InjectionRequest) -> bool:
-    if request.drug_prepared_utc is None or request.drug_stability_min is None:
-        return False
-    checklist = Checklist(
-        luer_lock_confirmed=True,
-        line_primed=True,
-        needle_position_confirmed=True,
-        drug_prepared_utc=request.drug_prepared_utc,
-        drug_stability_min=request.drug_stability_min,
-    )
-    return bool(checklist.missing())
+T = TypeVar("T")
+RECORDED_BRIDGE_EVENTS = (
+    BridgeEventKind.SAMPLES_LOST,
+    BridgeEventKind.LINK_LOST,
+    BridgeEventKind.LINK_RESTORED,
+    BridgeEventKind.REBOOTED,
+)
+SAMPLES_LOST_EVERY_S = 1.0  # at most one samples_lost record a second (with the total)
 
 
 class StartRefused(StateError):
@@ -71,32 +73,37 @@ class Controller:
         self.pump, self.bridge, self.recorder, self.config = pump, bridge, recorder, config
         self.uncalibrated_reason = uncalibrated_reason
         self.session_id = uuid.uuid4().hex[:12]
-        self.supervisor = supervisor_factory(config.supervisor, self._on_trip)
+        self.stop_path = StopPath(self)
+        self.supervisor = supervisor_factory(config.supervisor, self.stop_path.on_trip)
         self.injections: dict[str, Injection] = {}
         self.active: Injection | None = None
         self.alarm: Verdict | None = None
         self.zeroed_at_mono_s: float | None = None
-        self._managed: ManagedRate | None = None  # pressure-limited mode, per fill
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._monitor: asyncio.Task[None] | None = None
-        self._remove: list[Any] = []
+        self.starting = False  # a start or resume is between its checks and its RUN
+        self.managed: ManagedRate | None = None  # pressure-limited mode, per fill
+        self._watches: dict[str, PumpWatch] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._remove: list[Callable[[], None]] = []
         self._closed = False
+        self._lost_samples = 0
+        self._lost_recorded_s = -SAMPLES_LOST_EVERY_S
 
     # ------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         self.recorder.on_failure = self._on_recorder_failure
         info = {
-            "config": self.config.model_dump(),
+            "config": self.config.model_dump(mode="json"),  # secrets come out as ****
             "calibration": self.bridge.scale.source,
             "uncalibrated_reason": self.uncalibrated_reason,
         }
         await self.recorder.session(self.session_id, info)
-        await device_ops.recover_interrupted(self.recorder, self.pump)
+        await recover_interrupted(self.recorder, self.pump)
         self._remove = [
             self.bridge.add_sample_listener(self.supervisor.on_sample),
             self.bridge.add_sample_listener(self.recorder.add_sample),
             self.bridge.add_event_listener(self._on_bridge_event),
         ]
+        self.bridge.on_listener_error = self._on_listener_error
         self.pump.on_alarm = self._on_pump_alarm
         await self.pump.stop()
         status = await self.bridge.current_status()
@@ -108,7 +115,7 @@ class Controller:
                 now_s(),
             )
         if not self.bridge.streaming:
-            await self.bridge.start_stream(1000, 1)
+            await self.bridge.start_stream(SAMPLE_RATE_HZ, 1)
 
     async def close(self) -> None:
         """Stop any infusion first, then release everything this controller owns (once)."""
@@ -116,16 +123,24 @@ class Controller:
             return
         self._closed = True
         if self.active is not None and self.active.state in (State.RUNNING, State.PAUSED):
-            with contextlib.suppress(PumpError, BridgeError):
+            with contextlib.suppress(PumpError, BridgeError, StateError):
                 await self.stop_injection(self.active.id)
-        await cancel_and_wait(self._monitor, *self._tasks)
+        await cancel_and_wait(*(w.task for w in self._watches.values()), *self._tasks)
         for remove in self._remove:
             remove()
 
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.create_task(coro)
+    def spawn(self, coro: Coroutine[Any, Any, T], name: str) -> asyncio.Task[T]:
+        """A background task this controller owns: awaited at close; if it dies of an
+        exception, that is a software fault (an alarm), never silence."""
+        task = asyncio.create_task(coro, name=name)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self.stop_path.software_fault(f"task {task.get_name()}", task.exception())  # type: ignore[arg-type]
 
     # ------------------------------------------------------------ transducer
     async def zero_transducer(self, samples: int = 1000) -> float:
@@ -134,6 +149,7 @@ class Controller:
             raise StateError("cannot zero the transducer while an injection is running")
         zero = await device_ops.zero(self.bridge, samples)
         self.zeroed_at_mono_s = now_s()
+        self.supervisor.rest.clear()  # what it saw was vented, and on the old zero
         await self.recorder.event(None, "transducer_zeroed", {"zero_counts": zero}, now_s())
         return zero
 
@@ -159,39 +175,13 @@ class Controller:
         )
         history = []
         for row in rows:
-            request = json.loads(row["request_json"])
-            if request.get("target") == target and request.get("sector") and request.get("cycle"):
-                history.append((int(request["cycle"]), int(request["sector"])))
+            request = InjectionRequest.model_validate_json(row["request_json"])
+            if request.target == target and request.sector and request.cycle:
+                history.append((request.cycle, request.sector))
         return next_sector(history, sectors)
 
     def why_not_startable(self, injection: Injection) -> str | None:
-        zero_age = None if self.zeroed_at_mono_s is None else now_s() - self.zeroed_at_mono_s
-        checks = [
-            (injection.state is not State.READY, f"injection is {injection.state}"),
-            (
-                self.active is not None and self.active.state not in FINAL,
-                "another injection is running",
-            ),
-            (self.alarm is not None, "an alarm is latched; acknowledge it first"),
-            (zero_age is None, "transducer not zeroed"),
-            (
-                zero_age is not None and zero_age > self.config.zero_max_age_s,
-                "transducer zero is too old",
-            ),
-            (
-                not self.bridge.scale.calibrated and self.uncalibrated_reason is None,
-                "transducer not calibrated: calibrate it (Calibration tab, or injectctl "
-                "transducer calibrate) or run with --uncalibrated REASON",
-            ),
-            (not injection.request.checklist_confirmed, "checklist not confirmed"),
-            (
-                self.recorder.failure is not None,
-                f"the record cannot be written: {self.recorder.failure}",
-            ),
-            (_drug_expired(injection.request), "drug past its stability window"),
-            (not self.bridge.link_ok or not self.bridge.streaming, "transducer not streaming"),
-        ]
-        return next((why for failed, why in checks if failed), None)
+        return why_not_startable(self, injection)
 
     async def start_injection(self, injection_id: str) -> Injection:
         injection = self._get(injection_id)
@@ -200,54 +190,9 @@ class Controller:
             raise StartRefused(why)
         self.active = injection
         self.supervisor.over_pressure.limit_mmhg = injection.checked.pressure_limit_mmhg
-        await device_ops.arm(
-            self.pump, self.bridge, self.config, injection.checked.pressure_limit_mmhg
-        )
-        await self._run_fill(injection)
-        injection.move(State.RUNNING)
-        await self._record(injection, "started", fill_ml=injection.fill_ml)
-        self._monitor = asyncio.create_task(
-            self._watch_pump(injection), name=f"pump-watch-{injection.id}"
-        )
-        return injection
-
-    async def _run_fill(self, injection: Injection) -> None:
-        """Program the pump for what is left of this fill, start it, and start supervising."""
-        remaining = injection.fill_ml - injection.fill_delivered_ml
-        await device_ops.program_fill(self.pump, injection, remaining)
-        self.recorder.trace_into(injection.id)
-        self.supervisor.begin_infusion(
-            now_s(),
-            injection.request.rate_ml_min,
-            device_ops.line_prior(injection.path),
-        )
-        await self._manage_rate(injection)
-        await self.pump.run()
-        rate_ml_s = injection.request.rate_ml_min / 60.0
-        injection.fill_clock_mono_s = now_s() - injection.fill_delivered_ml / rate_ml_s
-
-    async def _manage_rate(self, injection: Injection) -> None:
-        """Pressure-limited mode: a limiter for this fill, stepped on the control path."""
-        injection.rate_now_ml_min = None
-        self._managed = await ManagedRate.for_fill(
-            self.pump, self.supervisor, injection, self.config
-        )
-
-    async def _send_rate(self, injection: Injection) -> None:
-        if self._managed is not None:
-            await self._managed.send(self.pump, self.recorder, injection)
-
-    async def pause_injection(self, injection_id: str) -> Injection:
-        injection = self._get(injection_id)
-        if injection.state is not State.RUNNING:
-            raise StateError(
-                f"injection {injection.id} is {injection.state}; only a running one pauses"
-            )
-        self.supervisor.end_infusion()
-        await self.pump.stop()
-        injection.move(State.PAUSED)
-        injection.fill_delivered_ml = (await self.pump.dispensed_ml())[0]
-        await self._record(injection, "paused", delivered_ml=injection.delivered_ml)
+        self.pump.release_run()  # no alarm is latched (checked above)
+        await self._begun(injection, "start", first_fill=True)
+        self._watches[injection.id] = PumpWatch(self, injection)
         return injection
 
     async def resume_injection(self, injection_id: str) -> Injection:
@@ -263,31 +208,120 @@ class Controller:
             injection.delivered_before_fill_ml += injection.fill_delivered_ml
             injection.fill_delivered_ml = 0.0
         injection.waiting_for = None
-        await self.pump.stop()  # a second STP ends the paused program on the pump
-        await self._run_fill(injection)
+        await self._begun(injection, "resume", first_fill=False)
+        return injection
+
+    async def _begun(self, injection: Injection, action: str, *, first_fill: bool) -> None:
+        """Arm (a start), program and run the fill; a failure half-way is a fault."""
+        self.starting = True
+        try:
+            if first_fill:
+                await self._unlatched(
+                    device_ops.arm(
+                        self.pump, self.bridge, self.config, injection.checked.pressure_limit_mmhg
+                    )
+                )
+            else:
+                await self._unlatched(self.pump.stop())  # a second STP ends the paused program
+            await self._run_fill(injection, first_fill=first_fill)
+        except StartRefused:
+            raise
+        except (PumpError, BridgeError, StateError, ValueError) as exc:
+            self.supervisor.trip(Verdict(VerdictKind.PUMP_FAULT, f"{action}: {exc}", now_s()))
+            raise StartRefused(f"the {action} failed and the pump was stopped: {exc}") from exc
+        finally:
+            self.starting = False
         injection.move(State.RUNNING)
-        await self._record(injection, "resumed", fill=injection.fill_index + 1)
+        await self.record(
+            injection,
+            f"{action}ed" if action == "start" else "resumed",
+            fill=injection.fill_index + 1,
+        )
+
+    async def _unlatched(self, step: Coroutine[Any, Any, T]) -> T:
+        """Await one step of a start; if an alarm latched meanwhile, go no further."""
+        result = await step
+        if self.alarm is not None:
+            raise StartRefused(
+                f"an alarm latched during the start ({self.alarm.kind}: {self.alarm.detail})"
+            )
+        return result
+
+    async def _run_fill(self, injection: Injection, *, first_fill: bool) -> None:
+        """Program the pump for what is left of this fill, start supervising, RUN."""
+        remaining = injection.fill_ml - injection.fill_delivered_ml
+        accepted = await self._unlatched(device_ops.program_fill(self.pump, injection, remaining))
+        injection.fill_target_ml = injection.fill_delivered_ml + accepted
+        self.recorder.trace_into(injection.id)
+        fresh = first_fill and injection.delivered_ml == 0.0
+        prior = device_ops.line_prior(injection.path)
+        if not self.supervisor.begin_infusion(
+            now_s(), injection.request.rate_ml_min, prior, first_fill=fresh, fill_ml=remaining
+        ):
+            raise StartRefused("an alarm is latched; acknowledge it first")
+        injection.rate_now_ml_min = None
+        self.managed = await self._unlatched(
+            ManagedRate.for_fill(self.pump, self.supervisor, injection, self.config)
+        )
+        await self._unlatched(self.pump.run())  # the driver refuses it once the stop path ran
+        rate_ml_s = injection.request.rate_ml_min / 60.0
+        injection.fill_clock_mono_s = now_s() - injection.fill_delivered_ml / rate_ml_s
+
+    async def pause_injection(self, injection_id: str) -> Injection:
+        injection = self._get(injection_id)
+        if injection.state is not State.RUNNING:
+            raise StateError(
+                f"injection {injection.id} is {injection.state}; only a running one pauses"
+            )
+        self.supervisor.end_infusion()  # the pump is being stopped: its fall is no leak
+        await self._stop_pump_or_trip("pause")
+        if injection.state is not State.RUNNING:
+            return injection  # the stop path took it
+        injection.move(State.PAUSED)
+        with contextlib.suppress(PumpError):
+            injection.fill_delivered_ml = await device_ops.net_dispensed_ml(self.pump)
+        await self.record(injection, "paused", delivered_ml=injection.delivered_ml)
         return injection
 
     async def stop_injection(self, injection_id: str) -> Injection:
+        """STOP always ends with the pump stopped: STP, and if the pump does not confirm
+        it, the stop path (interlock, alarm)."""
         injection = self._get(injection_id)
         if injection.state in FINAL:
             raise StateError(f"injection {injection.id} is already {injection.state}")
-        self.supervisor.end_infusion()
-        await self.pump.stop()
-        if injection.state is not State.READY:
-            injection.fill_delivered_ml = (await self.pump.dispensed_ml())[0]
+        if injection.state is State.READY:
+            injection.move(State.STOPPED)
+            await self.record(injection, "stopped_by_operator")
+            return injection
+        self.supervisor.end_infusion()  # the pump is being stopped: its fall is no leak
+        await self._stop_pump_or_trip("stop")
+        if injection.state in FINAL:
+            return injection  # the stop path took it (the pump did not confirm)
+        self.supervisor.end_injection()
+        with contextlib.suppress(PumpError):
+            injection.fill_delivered_ml = await device_ops.net_dispensed_ml(self.pump)
         injection.move(State.STOPPED)
-        await self._finish(injection, "stopped_by_operator")
+        await self.finish(injection, "stopped_by_operator")
         return injection
 
+    async def _stop_pump_or_trip(self, why: str) -> None:
+        try:
+            await self.pump.stop()
+        except PumpError as exc:
+            detail = f"{why}: the pump did not confirm STP ({exc}); interlock asserted"
+            self.supervisor.trip(Verdict(VerdictKind.LINK_LOST, detail, now_s()))
+
     async def acknowledge(self) -> Verdict | None:
-        """Clear the latched alarm; refused (``BridgeRefused``) while the bridge sees the cause."""
+        """Clear the latched alarm; refused (``BridgeRefused``) while the bridge sees the
+        cause, and while the last stop is still being handled (relief, the record)."""
         if self.alarm is None:
             return None
+        if self.stop_path.busy:
+            raise StateError("the stop is still being handled (pressure relief): try again")
         await self.bridge.release_interlock()
         verdict, self.alarm = self.alarm, None
         self.supervisor.acknowledge()
+        self.pump.release_run()
         await self.recorder.acknowledge_alarms()
         await self.recorder.event(None, "alarm_acknowledged", {"kind": verdict.kind}, now_s())
         return verdict
@@ -298,112 +332,57 @@ class Controller:
         except KeyError:
             raise KeyError(f"no injection {injection_id}") from None
 
-    # ------------------------------------------------------------ the stop path
-    def _on_trip(self, verdict: Verdict) -> None:
-        """Synchronous, on the control path: STP, interlock, then record. Nothing awaited."""
-        device_ops.stop_now(self.pump, self.bridge)
-        self.alarm = verdict
-        injection = self.active
-        if injection is not None and injection.state in (State.RUNNING, State.PAUSED):
-            injection.alarm, injection.alarm_utc = verdict, utc_now()
-            injection.move(State.ALARM)
-        injection_id = injection.id if injection is not None else None
-        self.recorder.alarm(
-            injection_id, verdict.kind, verdict.detail, verdict.values, verdict.t_mono_s
-        )
-        self._spawn(self._after_trip(injection, verdict))
+    # ------------------------------------------------------------ ending and records
+    async def finish(self, injection: Injection, event: str, **detail: Any) -> None:
+        """An injection's end: its own pump watch ended, the watchdogs disarmed if nothing
+        else runs, its trace closed, its record written."""
+        watch = self._watches.pop(injection.id, None)
+        if watch is not None and watch.task is not asyncio.current_task():
+            await cancel_and_wait(watch.task)
+        if self.active is injection:
+            self.supervisor.end_injection()
+            await device_ops.disarm(self.pump, self.bridge)
+            self.recorder.trace_into(None)
+        await self.record(injection, event, delivered_ml=injection.delivered_ml, **detail)
 
-    async def _after_trip(self, injection: Injection | None, verdict: Verdict) -> None:
-        """Off the control path: confirm the stop, relieve a blockage's pressure, record."""
-        with contextlib.suppress(PumpError):
-            await self.pump.stop()
-        if injection is not None and injection.state is State.INTERRUPTED:
-            with contextlib.suppress(PumpError):
-                injection.fill_delivered_ml = (await self.pump.dispensed_ml())[0]
-            await self._finish(injection, "interrupted", why=f"recording failed: {verdict.detail}")
-        if injection is not None and injection.state is State.ALARM:
-            if verdict.kind in ("occlusion", "over_pressure"):
-                relief = await device_ops.relieve(
-                    self.pump, self.bridge, self.supervisor, self.config, injection
-                )
-                injection.note("pressure_relief", **relief)
-            with contextlib.suppress(PumpError):
-                injection.fill_delivered_ml = (await self.pump.dispensed_ml())[0]
-            await self._finish(injection, "alarm", alarm_kind=verdict.kind, detail=verdict.detail)
-
-    async def _finish(self, injection: Injection, event: str, **detail: Any) -> None:
-        if self._monitor is not None and self._monitor is not asyncio.current_task():
-            self._monitor.cancel()
-        self._monitor = None
-        await device_ops.disarm(self.pump, self.bridge)
-        self.recorder.trace_into(None)
-        await self._record(injection, event, delivered_ml=injection.delivered_ml, **detail)
-
-    async def _record(self, injection: Injection, event: str, **detail: Any) -> None:
+    async def record(self, injection: Injection, event: str, **detail: Any) -> None:
         injection.note(event, **detail)
         self.recorder.event(injection.id, event, detail, now_s())
-        with contextlib.suppress(sqlite3.Error):  # a failed record is handled on its own path
+        with contextlib.suppress(Exception):  # a failed record is handled on its own path
             await self.recorder.injection(injection.row(self.session_id))
 
     def _on_recorder_failure(self, why: str) -> None:
         """The record cannot be written (disk full, read-only): stop as on a lost device."""
         injection = self.active
-        if injection is None or injection.state not in (State.RUNNING, State.PAUSED):
-            return
-        device_ops.stop_now(self.pump, self.bridge)
-        self.supervisor.end_infusion()
-        injection.move(State.INTERRUPTED)
-        self._spawn(self._after_trip(injection, Verdict(VerdictKind.RECORDING_FAILED, why, 0.0)))
+        if injection is not None and injection.state in (State.RUNNING, State.PAUSED):
+            self.supervisor.trip(Verdict(VerdictKind.RECORDING_FAILED, why, now_s()))
 
     # ------------------------------------------------------------ device events
     def _on_bridge_event(self, event: BridgeEvent) -> None:
         self.supervisor.on_bridge_event(event)
+        if event.kind in RECORDED_BRIDGE_EVENTS:
+            self._record_bridge_event(event)
+
+    def _record_bridge_event(self, event: BridgeEvent) -> None:
+        """Lost samples, link losses and restores in the record (lost samples at most once
+        a second, with how many since the last record)."""
+        injection_id = (
+            self.active.id if self.active is not None and self.active.state not in FINAL else None
+        )
+        if event.kind is BridgeEventKind.SAMPLES_LOST:
+            self._lost_samples += 1
+            if event.t_mono_s - self._lost_recorded_s < SAMPLES_LOST_EVERY_S:
+                return
+            detail = {"detail": event.detail, "gaps_since_last": self._lost_samples}
+            self._lost_samples, self._lost_recorded_s = 0, event.t_mono_s
+        else:
+            detail = {"detail": event.detail}
+        self.recorder.event(injection_id, str(event.kind), detail, event.t_mono_s)
+
+    def _on_listener_error(self, listener: str, exc: Exception, t: float) -> None:
+        self.stop_path.software_fault(f"bridge listener {listener}", exc)
 
     def _on_pump_alarm(self, reply: PumpReply) -> None:
         alarm = reply.alarm
         name = f"A?{alarm.value} {alarm.name}" if alarm is not None else reply.data
         self.supervisor.on_pump_alarm(now_s(), name)
-
-    async def _watch_pump(self, injection: Injection) -> None:
-        """The pump link's task: DIS against time x rate, completion, and a pump gone quiet."""
-        try:
-            while injection.state in (State.RUNNING, State.PAUSED):
-                await asyncio.sleep(self.config.pump_poll_s)  # the polling period of the pump link
-                if injection.state is State.RUNNING:
-                    await self._poll_once(injection)
-        except (PumpTimeout, PumpLinkLost) as exc:
-            self.supervisor.on_pump_lost(now_s(), str(exc))
-        except PumpAlarmRaised as exc:
-            self.supervisor.on_pump_alarm(now_s(), str(exc))
-
-    async def _poll_once(self, injection: Injection) -> None:
-        status = await self.pump.status()
-        injection.fill_delivered_ml = (await self.pump.dispensed_ml())[0]
-        if injection.state is not State.RUNNING:
-            return
-        await self._send_rate(injection)
-        elapsed = now_s() - injection.fill_clock_mono_s
-        expected = min(injection.fill_ml, injection.request.rate_ml_min * elapsed / 60.0)
-        if self._managed is not None:
-            expected = min(injection.fill_ml, self._managed.clock.expected_ml(now_s()))
-        self.supervisor.on_delivery(now_s(), injection.fill_delivered_ml, expected)
-        if status.moving or injection.state is not State.RUNNING:
-            return
-        if injection.fill_delivered_ml >= injection.fill_ml - 1e-6:
-            await self._fill_done(injection)
-        else:
-            self.supervisor.on_pump_lost(now_s(), f"pump stopped by itself ({status.name})")
-
-    async def _fill_done(self, injection: Injection) -> None:
-        self.supervisor.end_infusion()
-        if injection.last_fill:
-            injection.move(State.COMPLETED)
-            await self._finish(injection, "completed")
-            return
-        injection.move(State.PAUSED)
-        # radial technique: the operator moves the needle and confirms the position (resume)
-        reason = "needle_position" if injection.request.aliquots > 1 else "syringe_change"
-        injection.waiting_for = reason
-        await self._record(
-            injection, reason, fill=injection.fill_index + 1, delivered_ml=injection.delivered_ml
-        )

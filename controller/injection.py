@@ -2,6 +2,9 @@
 
     ready -> running <-> paused -> completed | stopped | alarm | interrupted
 
+A start that an alarm interrupts goes from ``ready`` to ``alarm`` directly (the RUN may
+have gone out; the stop path handles it like any other).
+
 ``completed``, ``stopped``, ``alarm`` and ``interrupted`` are final. A move the
 machine does not allow raises ``StateError`` naming the state it is in.
 """
@@ -36,7 +39,7 @@ class State(enum.StrEnum):
 
 FINAL = {State.COMPLETED, State.STOPPED, State.ALARM, State.INTERRUPTED}
 MOVES: dict[State, set[State]] = {
-    State.READY: {State.RUNNING, State.STOPPED},
+    State.READY: {State.RUNNING, State.STOPPED, State.ALARM, State.INTERRUPTED},
     State.RUNNING: {State.PAUSED, State.COMPLETED, State.STOPPED, State.ALARM, State.INTERRUPTED},
     State.PAUSED: {State.RUNNING, State.STOPPED, State.ALARM, State.INTERRUPTED},
 }
@@ -87,6 +90,7 @@ class Injection:
     fill_index: int = 0
     delivered_before_fill_ml: float = 0.0
     fill_delivered_ml: float = 0.0
+    fill_target_ml: float = 0.0  # this fill's volume as the pump accepted it (rounded)
     fill_clock_mono_s: float = 0.0  # when this fill would have started at its rate, no pauses
     alarm: Verdict | None = None
     alarm_utc: str | None = None
@@ -134,5 +138,6 @@ class Injection:
             "started_utc": self.started_utc,
             "ended_utc": self.ended_utc,
             "delivered_ml": round(self.delivered_ml, 6),
+            "before_fill_ml": round(self.delivered_before_fill_ml, 6),
             "alarm_json": json.dumps(alarm) if alarm else None,
         }

@@ -30,6 +30,7 @@ from drivers.ne1000_protocol import (
     MalformedReply,
     PacketRejected,
     PumpAlarmRaised,
+    PumpError,
     PumpReply,
     PumpStatus,
     RateUnit,
@@ -47,7 +48,7 @@ from drivers.transport import SerialTransport, open_serial
 
 log = logging.getLogger(__name__)
 
-__all__ = ["NE1000", "PumpIdentity", "PumpLinkLost", "PumpTimeout"]
+__all__ = ["NE1000", "PumpIdentity", "PumpLinkLost", "PumpTimeout", "RunInhibited"]
 
 _RETRYABLE = (PumpTimeout, MalformedReply, PacketRejected)
 T = TypeVar("T")
@@ -59,6 +60,10 @@ def _as_reply(reply: PumpReply) -> PumpReply:
 
 def _data(parse: Callable[[str], T]) -> Callable[[PumpReply], T]:
     return lambda reply: parse(reply.data)
+
+
+class RunInhibited(PumpError):
+    """RUN refused by the driver: the host's stop path has inhibited infusing (latched)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +99,10 @@ class NE1000:
         self._diameter_mm: float | None = None
         self._rate_unit: RateUnit | None = None
         self._volume_unit: VolumeUnit | None = None
+        self._direction: Direction | None = None
+        # Set by the host's stop path, synchronously, before STP: while set, no RUN that
+        # could infuse leaves this driver, whatever coroutine was on its way to sending one.
+        self.run_inhibited: str | None = None
 
     # ------------------------------------------------------------------ lifecycle
     @classmethod
@@ -149,8 +158,15 @@ class NE1000:
         elif reply.status is not None:
             self.last_status = reply.status
 
-    async def _command(self, command: str, *, retry: bool, safe: bool | None = None) -> PumpReply:
-        return await self._ask(command, _as_reply, retry=retry, safe=safe)
+    async def _command(
+        self,
+        command: str,
+        *,
+        retry: bool,
+        safe: bool | None = None,
+        before_send: Callable[[], None] | None = None,
+    ) -> PumpReply:
+        return await self._ask(command, _as_reply, retry=retry, safe=safe, before_send=before_send)
 
     async def _ask(
         self,
@@ -159,20 +175,27 @@ class NE1000:
         *,
         retry: bool = True,
         safe: bool | None = None,
+        before_send: Callable[[], None] | None = None,
     ) -> T:
-        """Send, check and parse; a timeout, garbled or unparseable reply is retried."""
+        """Send, check and parse; a timeout, garbled or unparseable reply is retried.
+        ``before_send`` runs just before the bytes go (after waiting for the link), and may
+        refuse by raising."""
         attempts = 1 + (self.retries if retry else 0)
         for attempt in range(attempts):
             try:
-                return parse(await self._exchange_once(command, safe))
+                return parse(await self._exchange_once(command, safe, before_send))
             except _RETRYABLE as exc:
                 if attempt == attempts - 1:
                     raise
                 log.info("retrying %r after %s", command, exc)
         raise AssertionError("unreachable")
 
-    async def _exchange_once(self, command: str, safe: bool | None) -> PumpReply:
+    async def _exchange_once(
+        self, command: str, safe: bool | None, before_send: Callable[[], None] | None = None
+    ) -> PumpReply:
         async with self._lock:
+            if before_send is not None:
+                before_send()
             reply = await self.link.exchange(command, self.command_timeout_s, safe=safe)
         if reply.alarm is not None:
             raise PumpAlarmRaised(reply.alarm, command)
@@ -271,20 +294,35 @@ class NE1000:
         return await self._ask("DIR", _data(_parse_direction))
 
     async def set_direction(self, direction: Direction) -> Direction:
+        self._direction = None  # unknown until the pump has confirmed it
         await self._set(f"DIR{direction.value}")
-        return await self.direction()
+        self._direction = await self.direction()
+        return self._direction
+
+    def inhibit_run(self, why: str) -> None:
+        """No infusing RUN from now on (a withdrawal may still run) until ``release_run``."""
+        self.run_inhibited = why
+
+    def release_run(self) -> None:
+        self.run_inhibited = None
+
+    def _check_run_allowed(self) -> None:
+        if self.run_inhibited is not None and self._direction is not Direction.WITHDRAW:
+            raise RunInhibited(f"RUN refused: {self.run_inhibited}")
 
     # ------------------------------------------------------------------ motion
     async def run(self) -> PumpStatus:
-        """Start pumping. On a lost reply, ask the pump before deciding to resend."""
+        """Start pumping. On a lost reply, ask the pump before deciding to resend. Refused
+        (``RunInhibited``) while the host has inhibited infusing, checked at the moment the
+        command would leave."""
         try:
-            reply = await self._command("RUN", retry=False)
+            reply = await self._command("RUN", retry=False, before_send=self._check_run_allowed)
         except PumpTimeout:
             status = await self.status()
             if status.moving:
                 return status
             log.warning("RUN unanswered and pump reports %s: sending RUN once more", status)
-            reply = await self._command("RUN", retry=False)
+            reply = await self._command("RUN", retry=False, before_send=self._check_run_allowed)
         assert reply.status is not None
         return reply.status
 
@@ -307,7 +345,11 @@ class NE1000:
         try:
             async with asyncio.timeout(self.command_timeout_s):
                 reply = await asyncio.shield(fut)
-        except TimeoutError:
+        except (TimeoutError, asyncio.CancelledError):
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # our caller is being cancelled, not just the reply forgotten
+            # the reply never came, or was given up on (a resync cancelled it): ask
             self.link.forget(fut)
             status = await self.status()
         else:

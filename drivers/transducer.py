@@ -14,6 +14,7 @@ while idle, no packet at all for ``idle_staleness_s`` does the same.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import struct
 from collections.abc import Callable
@@ -29,11 +30,21 @@ from drivers.transducer_link import (
     ProtocolMismatch,
     TransducerLink,
 )
-from drivers.transducer_types import BridgeEvent, Scale
+from drivers.transducer_types import BridgeEvent, BridgeEventKind, Scale
 from drivers.transport import open_serial
 from firmware_bridge import messages as m
 
-__all__ = ["BridgeEvent", "EventListener", "SampleListener", "Scale", "TransducerBridge"]
+__all__ = [
+    "BridgeEvent",
+    "BridgeEventKind",
+    "EventListener",
+    "SampleListener",
+    "Scale",
+    "TransducerBridge",
+]
+
+log = logging.getLogger(__name__)
+LOGGED_LISTENER_ERRORS = 20  # then only counted
 
 HEAD = struct.Struct("<IIHB")
 RAWS = [struct.Struct(f"<{n}i") for n in range(13)]
@@ -66,6 +77,8 @@ class TransducerBridge:
         self.watchdog_ms = 0
         self.ping_interval_s = 0.25
         self._sample_listeners: list[SampleListener] = []
+        # told of a listener that raised: (listener's name, exception, host time)
+        self.on_listener_error: Callable[[str, Exception, float], None] | None = None
         self._event_listeners: list[EventListener] = []
         self._expected_index = 0
         self._dev_ref64 = 0
@@ -120,10 +133,23 @@ class TransducerBridge:
             raise ProtocolMismatch(f"bridge speaks PTB/{self.hello.proto}; this host speaks PTB/1")
         self.scale = scale or self.nominal_scale()
         self._last_packet_s = now_s()
-        for _ in range(5):
-            await self.link.ping(self.command_timeout_s)
+        await self._sync_clock(5)
         self._schedule_ping()
         self._arm_stale_timer()
+
+    async def _sync_clock(self, wanted: int) -> None:
+        """``wanted`` PING round trips for the clock fit; a PONG lost to line noise is not a
+        dead bridge, so up to twice as many are tried."""
+        answered = 0
+        for _ in range(2 * wanted):
+            try:
+                await self.link.ping(self.command_timeout_s)
+            except BridgeTimeout:
+                continue
+            answered += 1
+            if answered == wanted:
+                return
+        raise BridgeTimeout(f"only {answered} of {wanted} PINGs answered by the bridge")
 
     def nominal_scale(self) -> Scale:
         """The bridge's own idea of zero and gain, for a transducer never calibrated."""
@@ -161,10 +187,26 @@ class TransducerBridge:
         self._event_listeners.append(listener)
         return lambda: _discard(self._event_listeners, listener)
 
-    def _emit(self, kind: str, t_s: float, detail: str, **extra: object) -> None:
+    def _emit(self, kind: BridgeEventKind, t_s: float, detail: str, **extra: object) -> None:
         event = BridgeEvent(kind, t_s, detail, **extra)  # type: ignore[arg-type]
         for listener in list(self._event_listeners):
-            listener(event)
+            try:
+                listener(event)
+            except Exception as exc:  # one failing listener must not silence the others
+                self._listener_failed(listener, exc, t_s)
+
+    def _listener_failed(self, listener: object, exc: Exception, t_s: float) -> None:
+        """A listener raised: counted, logged, and told to ``on_listener_error`` (the
+        controller makes it an alarm). Never raised into the transport's callback."""
+        self.stats.listener_errors += 1
+        name = getattr(listener, "__qualname__", repr(listener))
+        if self.stats.listener_errors <= LOGGED_LISTENER_ERRORS:
+            log.error("bridge listener %s raised", name, exc_info=exc)
+        if self.on_listener_error is not None:
+            try:
+                self.on_listener_error(name, exc, t_s)
+            except Exception:
+                log.exception("on_listener_error raised")
 
     @property
     def last_sample_rx_s(self) -> float:
@@ -252,7 +294,7 @@ class TransducerBridge:
         self.stats.samples += n
         if not self.link_ok:
             self.link_ok = True
-            self._emit("link_restored", t_rx_s, "samples flow again")
+            self._emit(BridgeEventKind.LINK_RESTORED, t_rx_s, "samples flow again")
         dev64 = self._unwrap(t_us)
         scale, to_host = self.scale, self.clock.to_host_s
         zero, inv_gain = scale.zero_counts, 1.0 / scale.gain_counts_per_mmhg
@@ -261,15 +303,20 @@ class TransducerBridge:
             t_s = to_host(dev64 + k * period_us)
             pressure = (raw - zero) * inv_gain
             for listener in listeners:
-                listener(index + k, t_s, pressure, raw)
+                try:
+                    listener(index + k, t_s, pressure, raw)
+                except Exception as exc:  # isolated: the next listener still gets the sample
+                    self._listener_failed(listener, exc, t_s)
 
     def _index_gap(self, index: int, t_rx_s: float) -> None:
         if index > self._expected_index:
             lost = index - self._expected_index
             self.stats.lost_samples += lost
-            self._emit("samples_lost", t_rx_s, f"{lost} samples lost before index {index}")
+            self._emit(
+                BridgeEventKind.SAMPLES_LOST, t_rx_s, f"{lost} samples lost before index {index}"
+            )
         else:
-            self._emit("samples_lost", t_rx_s, f"stream index went back to {index}")
+            self._emit(BridgeEventKind.SAMPLES_LOST, t_rx_s, f"stream index went back to {index}")
 
     def _unwrap(self, t32: int) -> int:
         self._dev_ref64 = unwrap_u32(t32, self._dev_ref64)
@@ -284,13 +331,13 @@ class TransducerBridge:
     def _on_message(self, msg: m.DeviceMessage, t_rx_s: float) -> None:
         self._last_packet_s = t_rx_s
         if isinstance(msg, m.Trip):
-            self._emit("trip", t_rx_s, f"bridge tripped: {msg.reason.name}", trip=msg)
+            self._emit(BridgeEventKind.TRIP, t_rx_s, f"bridge tripped: {msg.reason.name}", trip=msg)
         elif isinstance(msg, m.Status):
             self._on_status(msg, t_rx_s)
         elif isinstance(msg, m.Hello) and self.hello is not None:  # a boot HELLO before ours is old
             self._on_reboot(t_rx_s, "bridge sent HELLO unasked: it rebooted")
         elif isinstance(msg, m.Log):
-            self._emit("log", t_rx_s, f"bridge log {msg.level}: {msg.text}")
+            self._emit(BridgeEventKind.LOG, t_rx_s, f"bridge log {msg.level}: {msg.text}")
 
     async def current_status(self, timeout_s: float = 1.0) -> m.Status:
         """The bridge's STATUS, waiting for the first one if none has come yet (twice a second)."""
@@ -316,7 +363,9 @@ class TransducerBridge:
         elif self._booted_cleared:
             self._on_reboot(t_rx_s, "bridge reports BOOTED again: it rebooted")
         if before is None or before.flags != status.flags:
-            self._emit("status", t_rx_s, f"bridge flags {status.flags!r}", flags=status.flags)
+            self._emit(
+                BridgeEventKind.STATUS, t_rx_s, f"bridge flags {status.flags!r}", flags=status.flags
+            )
 
     def _on_reboot(self, t_rx_s: float, why: str) -> None:
         if self._rebooted_seen:
@@ -325,15 +374,14 @@ class TransducerBridge:
         self._booted_cleared = False
         self.streaming, self.rate_hz, self.watchdog_ms = False, 0, 0
         self.clock = ClockSync()
-        self._emit("rebooted", t_rx_s, why)
+        self._emit(BridgeEventKind.REBOOTED, t_rx_s, why)
         self._arm_stale_timer()
 
     async def recover_from_reboot(self) -> None:
         """After a ``rebooted`` event: handshake again (clears BOOTED) and resync the clock."""
         self.hello = await self.link.hello(self.command_timeout_s)
         self._rebooted_seen = False
-        for _ in range(3):
-            await self.link.ping(self.command_timeout_s)
+        await self._sync_clock(3)
 
     # ------------------------------------------------------------ timers
     def _schedule_ping(self) -> None:
@@ -388,7 +436,9 @@ class TransducerBridge:
             what = "no sample" if self.streaming else "no packet"
             since = self._last_sample_s if self.streaming else self._last_packet_s
             quiet_ms = (now - since) * 1e3
-            self._emit("link_lost", now, f"{what} from the bridge for {quiet_ms:.1f} ms")
+            self._emit(
+                BridgeEventKind.LINK_LOST, now, f"{what} from the bridge for {quiet_ms:.1f} ms"
+            )
         self._stale_handle = asyncio.get_running_loop().call_at(
             now + self.idle_staleness_s, self._check_stale
         )
@@ -400,7 +450,7 @@ class TransducerBridge:
         self.link.fail_pending(reason)
         if self.link_ok:
             self.link_ok = False
-            self._emit("link_lost", now_s(), f"bridge port lost: {reason}")
+            self._emit(BridgeEventKind.LINK_LOST, now_s(), f"bridge port lost: {reason}")
 
     def _cancel_timers(self) -> None:
         for handle in (self._stale_handle, self._ping_handle):

@@ -59,6 +59,8 @@ class LinkStats:
     unknown: int = 0
     stray_acks: int = 0
     stale_events: int = 0
+    command_retries: int = 0  # commands sent again after a lost frame or ACK
+    listener_errors: int = 0  # sample or event listeners that raised (isolated, alarmed)
     last_rtt_s: float = 0.0
     min_rtt_s: float = float("inf")
 
@@ -144,8 +146,22 @@ class TransducerLink:
         self.transport.write_nowait(encode_frame(command[0], seq, command[1]))
         return seq
 
-    async def command(self, name: str, command: tuple[int, bytes], timeout_s: float) -> None:
-        """Send and wait for the ACK; a refusal raises :class:`BridgeRefused`."""
+    async def command(
+        self, name: str, command: tuple[int, bytes], timeout_s: float, attempts: int = 3
+    ) -> None:
+        """Send and wait for the ACK; a refusal raises :class:`BridgeRefused`. Every PTB/1
+        host command is idempotent, so one whose frame or ACK line noise took is sent again
+        (``attempts`` in all) before ``BridgeTimeout``."""
+        for attempt in range(attempts):
+            try:
+                await self._command_once(name, command, timeout_s)
+                return
+            except BridgeTimeout:
+                if attempt == attempts - 1:
+                    raise
+                self.stats.command_retries += 1
+
+    async def _command_once(self, name: str, command: tuple[int, bytes], timeout_s: float) -> None:
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         seq = self.send_nowait(command)
         self._pending[seq] = future

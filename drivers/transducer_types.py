@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 
 from firmware_bridge import messages as m
@@ -23,12 +24,22 @@ class Scale:
         return self.zero_counts + pressure_mmhg * self.gain_counts_per_mmhg
 
 
+class BridgeEventKind(enum.StrEnum):
+    TRIP = "trip"  # the bridge asserted its interlock (TRIP packet)
+    LINK_LOST = "link_lost"  # no sample (streaming) or no packet (idle) in time, or port lost
+    LINK_RESTORED = "link_restored"  # samples flow again after a link_lost
+    SAMPLES_LOST = "samples_lost"  # a gap (or a restart) in the stream's sample index
+    STATUS = "status"  # the STATUS flags changed
+    REBOOTED = "rebooted"  # HELLO unasked or BOOTED again: the bridge lost its state
+    LOG = "log"  # the bridge's own LOG line
+    LISTENER_FAILED = "listener_failed"  # a sample or event listener raised (ours: a bug)
+
+
 @dataclass(frozen=True, slots=True)
 class BridgeEvent:
-    """Something the controller must know at once. ``kind`` is one of:
-    trip, link_lost, link_restored, samples_lost, status, rebooted, log."""
+    """Something the controller must know at once."""
 
-    kind: str
+    kind: BridgeEventKind
     t_mono_s: float
     detail: str
     trip: m.Trip | None = None

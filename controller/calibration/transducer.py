@@ -26,8 +26,11 @@ from pydantic import BaseModel, ConfigDict
 from drivers.transducer import Scale, TransducerBridge
 from firmware_bridge.messages import Hello
 
-MAX_NOISE_MMHG = 0.5  # standard deviation of a still reading
-MAX_DRIFT_MMHG = 0.5  # first quarter against last quarter of the window
+MAX_MEAN_UNCERTAINTY_MMHG = 0.1  # standard error of a still reading's mean
+MAX_NOISE_MMHG = 10.0  # rms beyond this is a fault, not noise to average out
+MAX_DRIFT_MMHG = 0.5  # first quarter against last quarter of the window (beyond noise)
+MIN_SAMPLES = 40
+BLOCKS = 10
 MAX_ZERO_OFFSET_MMHG = 50.0  # a transducer this far off at atmosphere is not open to air
 MAX_GAIN_ERROR = 0.20  # a fitted gain this far from nominal is a unit or wiring mistake
 MIN_SPAN_MMHG = 50.0
@@ -106,20 +109,46 @@ def nominal_record(hello: Hello) -> CalibrationRecord:
 def still_reading(
     raw: RawArray,
     gain_counts_per_mmhg: float,
-    max_sd_mmhg: float = MAX_NOISE_MMHG,
+    max_uncertainty_mmhg: float = MAX_MEAN_UNCERTAINTY_MMHG,
     max_drift_mmhg: float = MAX_DRIFT_MMHG,
 ) -> StillReading:
-    """Mean of a window of raw counts, refused (``NotStill``) if it is noisy or drifting."""
-    if raw.size < 20:
-        raise NotStill(f"only {raw.size} samples; at least 20 are needed")
-    quarter = raw.size // 4
+    """Mean of a window of raw counts, refused (``NotStill``) if the mean is uncertain or
+    the reading moved while it was taken.
+
+    White noise does not make a mean uncertain: n samples of rms noise s give the mean to
+    s / sqrt(n), so a noisy transducer is accepted once enough samples are averaged. What
+    does is movement (a line still venting, a manometer still being set): the mean of ten
+    consecutive blocks must agree within what their noise allows, and the first and last
+    quarters must not differ by more than ``max_drift_mmhg`` beyond that noise."""
+    n = int(raw.size)
+    if n < MIN_SAMPLES:
+        raise NotStill(f"only {n} samples; at least {MIN_SAMPLES} are needed")
     sd_mmhg = float(np.std(raw)) / gain_counts_per_mmhg
+    if sd_mmhg > MAX_NOISE_MMHG:
+        raise NotStill(
+            f"noise {sd_mmhg:.1f} mmHg rms is beyond any working transducer's "
+            f"({MAX_NOISE_MMHG:g}): check the cable and the transducer, then try again"
+        )
+    blocks = np.array_split(raw, BLOCKS)
+    block_means = np.array([b.mean() for b in blocks]) / gain_counts_per_mmhg
+    uncertainty = max(sd_mmhg / np.sqrt(n), float(np.std(block_means)) / np.sqrt(BLOCKS))
+    if uncertainty > max_uncertainty_mmhg:
+        needed = int(np.ceil(n * (uncertainty / max_uncertainty_mmhg) ** 2))
+        raise NotStill(
+            f"the mean is uncertain to {uncertainty:.2f} mmHg (limit {max_uncertainty_mmhg:g}): "
+            f"if the line is still, take more samples (about {needed}); if it is moving, "
+            "wait until it has settled"
+        )
+    quarter = n // 4
     drift = float(np.mean(raw[-quarter:]) - np.mean(raw[:quarter])) / gain_counts_per_mmhg
-    if sd_mmhg > max_sd_mmhg:
-        raise NotStill(f"signal not still: noise {sd_mmhg:.2f} mmHg rms (limit {max_sd_mmhg})")
-    if abs(drift) > max_drift_mmhg:
-        raise NotStill(f"signal not still: drifted {drift:+.2f} mmHg (limit {max_drift_mmhg})")
-    return StillReading(float(np.mean(raw)), float(np.std(raw)), sd_mmhg, drift, int(raw.size))
+    allowed = max(max_drift_mmhg, 4.0 * sd_mmhg * np.sqrt(2.0 / quarter))
+    if abs(drift) > allowed:
+        raise NotStill(
+            f"signal not still: drifted {drift:+.2f} mmHg while it was read (limit "
+            f"{allowed:.2f}): wait until the line has vented or the reference has settled, "
+            "then read again"
+        )
+    return StillReading(float(np.mean(raw)), float(np.std(raw)), sd_mmhg, drift, n)
 
 
 def zero_record(reading: StillReading, base: CalibrationRecord) -> CalibrationRecord:

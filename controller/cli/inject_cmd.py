@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from controller.controller import Controller
-from controller.injection import FINAL, InjectionRequest, State
+from controller.injection import FINAL, Injection, InjectionRequest, State
 from controller.procedure.limits import LimitRefused
 from controller.system import (
     ConfigError,
@@ -33,6 +33,7 @@ from drivers.transducer_link import BridgeError
 from drivers.transport import PortOpenError
 
 PROGRESS_PERIOD_S = 0.5
+SETTLE_CHECK_S = 0.5
 
 
 def add_parser(sub: Any) -> None:
@@ -59,6 +60,12 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--target", default="unspecified")
     p.add_argument("--checklist-confirmed", action="store_true")
     p.add_argument("--assume-zeroed", metavar="REASON", help="skip zeroing, recording why")
+    p.add_argument(
+        "--settle-timeout-s",
+        type=float,
+        default=120.0,
+        help="how long to wait for the line to settle at rest before starting",
+    )
     p.set_defaults(run=run)
 
 
@@ -123,6 +130,23 @@ def _calibration_ok(system: System, args: argparse.Namespace) -> bool:
     return False
 
 
+async def _wait_for_rest(controller: Controller, injection: Injection, timeout_s: float) -> None:
+    """A first fill starts on a settled line: say so and wait, as the operator would."""
+    said = False
+    try:
+        async with asyncio.timeout(timeout_s):
+            while (why := controller.why_not_startable(injection)) and "settling" in why:
+                if not said:
+                    print(f"waiting: {why}", flush=True)
+                    said = True
+                await asyncio.sleep(SETTLE_CHECK_S)  # the operator's glance at the line
+    except TimeoutError:
+        raise ValueError(
+            f"the line did not settle at rest within {timeout_s:g} s ({why}): check the "
+            "stopcock is turned to the patient and the line is not leaking"
+        ) from None
+
+
 async def _inject(args: argparse.Namespace, controller: Controller) -> int:
     if args.volume_ml is None or args.rate_ml_min is None:
         raise ValueError("--volume-ml and --rate-ml-min are needed")
@@ -141,6 +165,7 @@ async def _inject(args: argparse.Namespace, controller: Controller) -> int:
             checklist_confirmed=args.checklist_confirmed,
         )
     )
+    await _wait_for_rest(controller, injection, args.settle_timeout_s)
     await controller.start_injection(injection.id)
     print(f"started {injection.id}", flush=True)
     stop = asyncio.Event()

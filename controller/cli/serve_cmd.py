@@ -50,6 +50,13 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--config", type=Path, help="controller settings (TOML)")
     p.add_argument("--db", type=Path, default=Path("injectctl.sqlite"))
     p.add_argument("--host", default="127.0.0.1")
+    p.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a host name the dashboard is reached by (the Host header); repeatable",
+    )
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--mqtt", help="publish telemetry to mqtt://HOST:PORT (or mqtts://)")
     p.add_argument("--scenario", default="normal-liver-saline-1ml", help="simulator scenario")
@@ -83,8 +90,14 @@ async def run(args: argparse.Namespace) -> int:
             pump_address=args.pump_address,
             transducer_baud=args.transducer_baud,
         )
+    hosts = (*ServeSettings.allowed_hosts, args.host, *args.allow_host)
     settings = ServeSettings(
-        db=args.db, token=token, devices=devices, simulation=simulation, config=controller_config
+        db=args.db,
+        token=token,
+        devices=devices,
+        simulation=simulation,
+        config=controller_config,
+        allowed_hosts=tuple(dict.fromkeys(hosts)),
     )
     return await _serve(settings, args, f" (operator token: {token})" if generated else "")
 
@@ -102,7 +115,11 @@ def _config(args: argparse.Namespace) -> ControllerConfig:
 
 
 async def _serve(settings: ServeSettings, args: argparse.Namespace, token_note: str) -> int:
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+    except ValueError as exc:  # settings that contradict each other: say which, exit 2
+        print(f"injectctl serve: {exc}", file=sys.stderr)
+        return 2
     config = uvicorn.Config(
         app, host=args.host, port=args.port, log_level="critical", lifespan="on"
     )

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 INJECTION_COLUMNS = (
-    "id, session_id, state, delivered_ml, request_json, created_utc, started_utc, ended_utc,"
-    " alarm_json"
+    "id, session_id, state, delivered_ml, before_fill_ml, request_json, created_utc,"
+    " started_utc, ended_utc, alarm_json"
 )
 Rows = list[sqlite3.Row]
 

@@ -33,7 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 from controller.records import queries
-from controller.records.schema import SCHEMA
+from controller.records.schema import SCHEMA, migrate
 from controller.records.trace import TraceBuffer, trace_arrays
 
 FLUSH_PERIOD_S = 0.1  # the most of the pressure trace a kill -9 can take with it
@@ -97,6 +97,7 @@ class Recorder:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")  # every commit on disk: power loss too
         db.executescript(SCHEMA)
+        migrate(db)
         self._db = db
 
     def _close_db(self) -> None:
@@ -204,11 +205,12 @@ class Recorder:
         """Insert or update an injection row (``id``, ``state`` and whatever else changed)."""
         return self.submit(
             "INSERT INTO injections (id, session_id, created_utc, state, request_json, started_utc,"
-            " ended_utc, delivered_ml, alarm_json) VALUES (:id, :session_id, :created_utc, :state,"
-            " :request_json, :started_utc, :ended_utc, :delivered_ml, :alarm_json)"
+            " ended_utc, delivered_ml, before_fill_ml, alarm_json) VALUES (:id, :session_id,"
+            " :created_utc, :state, :request_json, :started_utc, :ended_utc, :delivered_ml,"
+            " :before_fill_ml, :alarm_json)"
             " ON CONFLICT(id) DO UPDATE SET state=excluded.state, started_utc=excluded.started_utc,"
             " ended_utc=excluded.ended_utc, delivered_ml=excluded.delivered_ml,"
-            " alarm_json=excluded.alarm_json",
+            " before_fill_ml=excluded.before_fill_ml, alarm_json=excluded.alarm_json",
             row,
         )
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
     id TEXT PRIMARY KEY, started_utc TEXT NOT NULL, info_json TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS injections (
     id TEXT PRIMARY KEY, session_id TEXT, created_utc TEXT NOT NULL, state TEXT NOT NULL,
     request_json TEXT NOT NULL, started_utc TEXT, ended_utc TEXT, delivered_ml REAL,
-    alarm_json TEXT);
+    alarm_json TEXT, before_fill_ml REAL);
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT, injection_id TEXT, t_utc TEXT NOT NULL,
     t_mono_s REAL, kind TEXT NOT NULL, detail_json TEXT NOT NULL);
@@ -23,3 +25,15 @@ CREATE TABLE IF NOT EXISTS pressure (
 CREATE INDEX IF NOT EXISTS events_by_injection ON events (injection_id, id);
 CREATE INDEX IF NOT EXISTS pressure_by_injection ON pressure (injection_id, first_index);
 """
+
+# Columns added since the first release, so a record written by an older injectctl opens:
+# (table, column, declaration).
+ADDED_COLUMNS = (("injections", "before_fill_ml", "REAL"),)
+
+
+def migrate(db: sqlite3.Connection) -> None:
+    """Add the columns an older record lacks (nothing is ever dropped or rewritten)."""
+    for table, column, declaration in ADDED_COLUMNS:
+        present = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        if column not in present:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
