@@ -18,6 +18,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request, WebSocket
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.websockets import WebSocketDisconnect
 
 from controller.calibration.transducer import CalibrationError
@@ -29,6 +30,7 @@ from dashboard.api.gravimetric import add_gravimetric_routes
 from dashboard.api.procedure import add_procedure_routes
 from dashboard.api.records import add_record_routes, recorded
 from dashboard.api.sim import add_sim_routes
+from dashboard.guards import MAX_TELEMETRY_CLIENTS, Guard, header
 from dashboard.runtime import Runtime, ServeSettings
 from dashboard.views import find, injection_view
 from drivers.ne1000_protocol import PumpError
@@ -58,11 +60,17 @@ def create_app(settings: ServeSettings, runtime: Runtime | None = None) -> FastA
     )
     app.state.runtime = rt
 
-    def require_token(authorization: Annotated[str | None, Header()] = None) -> None:
+    def token_ok(authorization: str | None) -> bool:
         expected = f"Bearer {settings.token}".encode()
-        given = (authorization or "").encode()
-        if not secrets.compare_digest(given, expected):
+        return secrets.compare_digest((authorization or "").encode(), expected)
+
+    def require_token(authorization: Annotated[str | None, Header()] = None) -> None:
+        if not token_ok(authorization):
             raise HTTPException(401, "control needs Authorization: Bearer <token>")
+
+    # outermost first: the Host allowlist, then the guard (auth from headers, body limit)
+    app.add_middleware(Guard, authorized=lambda scope: token_ok(header(scope, b"authorization")))
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(settings.allowed_hosts))
 
     def controller() -> Controller:
         assert rt.controller is not None, "runtime not started"
@@ -145,6 +153,9 @@ def _telemetry_route(api: APIRouter, rt: Runtime) -> None:
         host = socket.headers.get("host", "")
         if origin is not None and origin.split("://", 1)[-1] != host:
             await socket.close(code=1008)
+            return
+        if len(rt.bus.clients) >= MAX_TELEMETRY_CLIENTS:
+            await socket.close(code=1013)  # try again later: the loop serves a patient first
             return
         await socket.accept()
         client = rt.bus.subscribe()

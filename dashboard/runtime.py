@@ -28,6 +28,7 @@ from controller.system import DeviceSettings, System, SystemSettings, build_syst
 from dashboard.simulation import Simulation
 from dashboard.telemetry.bus import TelemetryBus
 from dashboard.telemetry.mqtt import MqttPublisher
+from drivers.clock import now_s
 from drivers.ne1000 import NE1000
 from drivers.transducer import TransducerBridge
 
@@ -43,12 +44,21 @@ class ServeSettings:
     staleness_s: float = 0.020
     calibration_dir: Path | None = None  # default: the user's store; with a simulation, a temp
     config: ControllerConfig = field(default_factory=ControllerConfig)
+    # Host headers the app answers (DNS rebinding: a page whose name resolves to us later
+    # must not read the record); serve adds its --host and the names in --allow-host
+    allowed_hosts: tuple[str, ...] = ("127.0.0.1", "localhost", "::1", "[::1]")
 
 
 class Runtime:
     def __init__(self, settings: ServeSettings) -> None:
         if (settings.devices is None) == (settings.simulation is None):
             raise ValueError("serve runs on real devices or on the simulator: give one of them")
+        stop_token = settings.config.mqtt.stop_token
+        if stop_token is not None and stop_token.get_secret_value() == settings.token:
+            raise ValueError(
+                "[mqtt] stop_token must differ from the control token: whoever reads cmd/stop "
+                "would otherwise hold the token that starts injections"
+            )
         self.settings = settings
         self.system: System | None = None
         self.gravimetric: GravimetricBench | None = None
@@ -175,8 +185,8 @@ class Runtime:
             device_id=f"{self.bridge.hello.device_id:08x}",
             bus=self.bus,
             state=self.state,
-            token=self.settings.token,
             remote_stop=self._remote_stop,
+            record=self._record_remote,
         )
         self.recorder.observers.append(self.mqtt.on_record)
         self.mqtt.start()
@@ -188,6 +198,13 @@ class Runtime:
             return "nothing running"
         stopped = await c.stop_injection(c.active.id)
         return f"stopped injection {stopped.id}"
+
+    def _record_remote(self, kind: str, detail: dict[str, Any]) -> None:
+        """Remote commands and their refusals go into the record, against what runs."""
+        c = self.controller
+        active = c.active if c is not None else None
+        injection_id = active.id if active is not None and self.injection_running() else None
+        self.recorder.event(injection_id, kind, detail, now_s())
 
     def injection_running(self) -> bool:
         active = self.controller.active if self.controller is not None else None
@@ -207,6 +224,7 @@ class Runtime:
             "rate_ml_min": _rate_now(active) if running and active is not None else 0.0,
             "alarms": alarms,
             "injection_id": active.id if active is not None else None,
+            "line_settled": c.supervisor.rest_status().settled,
         }
 
     def health(self) -> dict[str, Any]:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
-from fastapi.responses import HTMLResponse, PlainTextResponse
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
 from controller.records import queries
 from controller.records.report import build_report, to_csv, to_html
@@ -18,7 +19,7 @@ from dashboard.views import injection_view, recorded_view
 
 def add_record_routes(api: APIRouter, rt: Runtime) -> None:
     @api.get("/injections")
-    async def listing(limit: int = Query(100, ge=1, le=10_000)) -> list[dict[str, Any]]:
+    async def listing(limit: int = Query(100, ge=1, le=1000)) -> list[dict[str, Any]]:
         """Newest first: this session's live injections and the recorded ones before them."""
         await rt.recorder.sync()
         rows = await rt.recorder.read(queries.recent_injections, limit)
@@ -28,20 +29,16 @@ def add_record_routes(api: APIRouter, rt: Runtime) -> None:
         ]
 
     @api.get("/injections/{injection_id}/trace")
-    async def trace(
-        injection_id: str, max_points: int = Query(2000, ge=10, le=100_000)
-    ) -> dict[str, Any]:
-        """The recorded pressure of an injection, thinned to at most ``max_points``."""
+    async def trace(injection_id: str, max_points: int = Query(2000, ge=10, le=20_000)) -> Response:
+        """The recorded pressure of an injection, thinned to at most ``max_points``; NaN
+        (null) where samples were lost. Read, thinned and serialised off the loop."""
         await recorded(rt, injection_id)
         times, pressure = await rt.recorder.pressure(injection_id)
-        step = max(1, -(-len(pressure) // max_points))
-        return {
-            "t_mono_s": times[::step].round(4).tolist(),
-            "pressure_mmhg": pressure[::step].round(2).tolist(),
-        }
+        body = await asyncio.to_thread(_thinned_json, times, pressure, max_points)
+        return Response(body, media_type="application/json")
 
     @api.get("/events")
-    async def events(limit: int = Query(200, ge=1, le=10_000)) -> list[dict[str, Any]]:
+    async def events(limit: int = Query(200, ge=1, le=1000)) -> list[dict[str, Any]]:
         rows = await rt.recorder.read(queries.recent_events, limit)
         return [
             {
@@ -64,6 +61,14 @@ def add_record_routes(api: APIRouter, rt: Runtime) -> None:
         if format == "html":
             return HTMLResponse(to_html(built))
         return built
+
+
+def _thinned_json(times: Any, pressure: Any, max_points: int) -> bytes:
+    step = max(1, -(-len(pressure) // max_points))
+    values = [None if math.isnan(p) else round(float(p), 2) for p in pressure[::step]]
+    return json.dumps(
+        {"t_mono_s": times[::step].round(4).tolist(), "pressure_mmhg": values}
+    ).encode()
 
 
 async def recorded(rt: Runtime, injection_id: str) -> dict[str, Any]:

@@ -59,6 +59,7 @@ function addSamples(message) {
 function showState(state) {
   $("state-badge").textContent = state.state;
   $("state-badge").dataset.state = state.state;
+  $("line-settling").hidden = state.line_settled !== false || state.state === "running";
   const alarm = state.alarms && state.alarms[0];
   $("alarm").hidden = !alarm;
   if (alarm) {

@@ -58,12 +58,14 @@ class MqttPublisher:
         device_id: str,
         bus: TelemetryBus,
         state: Callable[[], dict[str, Any]],
-        token: str,
         remote_stop: Callable[[], Awaitable[str]],
+        record: Callable[[str, dict[str, Any]], object],
     ) -> None:
         assert config.url is not None
-        self.config, self.bus, self._state, self._token = config, bus, state, token
-        self._remote_stop = remote_stop
+        self.config, self.bus, self._state = config, bus, state
+        secret = config.stop_token
+        self._stop_token = b"" if secret is None else secret.get_secret_value().encode()
+        self._remote_stop, self._record = remote_stop, record
         self.prefix = f"injectctl/{config.device_id or device_id}"
         url = urlsplit(config.url)
         self.host, self.port = (
@@ -158,6 +160,9 @@ class MqttPublisher:
                             group.create_task(self._listen(client))
             except* (aiomqtt.MqttError, TimeoutError, OSError) as failure:
                 self._stats.last_error = str(failure.exceptions[0])
+            except* Exception as failure:  # a bug must not end publishing for good: reconnect
+                first = failure.exceptions[0]
+                self._stats.last_error = f"{type(first).__name__}: {first}"
             self._stats.connected, self._client = False, None
             await asyncio.sleep(backoff * random.uniform(0.8, 1.2))  # reconnect backoff
             backoff = min(backoff * 2, BACKOFF_MAX_S)
@@ -170,7 +175,7 @@ class MqttPublisher:
             self.host,
             self.port,
             username=self.config.username,
-            password=self.config.password,
+            password=None if self.config.password is None else self.config.password.get_secret_value(),
             identifier=f"{self.prefix.replace('/', '-')}-{secrets.token_hex(3)}",
             will=aiomqtt.Will(self._topic("status"), "offline", qos=1, retain=True),
             keepalive=KEEPALIVE_S,
@@ -234,18 +239,33 @@ class MqttPublisher:
         self._stats.published += 1
 
     async def _listen(self, client: aiomqtt.Client) -> None:
-        """Remote stop (opt-in): the operator token in the payload, nothing else accepted."""
+        """Remote stop (opt-in): only a live message carrying the stop token stops.
+
+        A retained message is refused: it would stop every injection at every reconnection
+        long after whoever sent it meant it. Every refusal and every stop goes into the
+        record (and from there to ``events``); a pump that fails to stop is an outcome, not
+        the end of the listener.
+        """
         async for message in client.messages:
-            token = _token_of(message.payload)
-            if secrets.compare_digest(token.encode(), self._token.encode()):
-                self._stats.remote_stops += 1
-                outcome = await self._remote_stop()
-                self._queue_event("events", {"kind": "remote_stop", "outcome": outcome})
-            else:
+            why_not = self._why_refused(message)
+            if why_not is not None:
                 self._stats.remote_stops_refused += 1
-                self._queue_event(
-                    "events", {"kind": "remote_stop_refused", "why": "missing or wrong token"}
-                )
+                self._record("remote_stop_refused", {"why": why_not})
+                continue
+            self._stats.remote_stops += 1
+            try:
+                outcome = await self._remote_stop()
+            except Exception as exc:  # the stop path has its own fallback; say what happened
+                outcome = f"stop failed: {type(exc).__name__}: {exc}"
+            self._record("remote_stop", {"outcome": outcome})
+
+    def _why_refused(self, message: aiomqtt.Message) -> str | None:
+        if message.retain:
+            return "retained message (a stop must be sent live)"
+        token = _token_of(message.payload).encode()
+        if not self._stop_token or not secrets.compare_digest(token, self._stop_token):
+            return "missing or wrong stop token"
+        return None
 
     def _topic(self, leaf: str) -> str:
         return f"{self.prefix}/{leaf}"

@@ -106,13 +106,21 @@ def _situation(runtime: Runtime) -> str:
 
 
 async def start_running(served: Served, **body: object) -> str:
-    """Zero, plan and start an injection through the API; its id."""
+    """Zero, plan, wait for the line to settle and start an injection through the API."""
     http = served.http
     assert (await http.post("/api/v1/transducer/zero", headers=AUTH)).is_success
     created = await http.post("/api/v1/injections", json={**BODY, **body}, headers=AUTH)
     injection_id: str = created.json()["id"]
+    await line_settled(served)
     assert (await http.post(f"/api/v1/injections/{injection_id}/start", headers=AUTH)).is_success
     return injection_id
+
+
+async def line_settled(served: Served, timeout_s: float = 20.0) -> None:
+    """Until the state says the line is at rest (as the operator's Start waits for)."""
+    controller = served.runtime.controller
+    assert controller is not None
+    await until(served.runtime, lambda: controller.supervisor.rest_status().settled, timeout_s)
 
 
 async def spawn_serve(db: Path, *extra: str, **pipes: int) -> asyncio.subprocess.Process:

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import signal
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,9 +17,9 @@ import aiomqtt
 import pytest
 import websockets
 
+from bench.mosquitto import Broker, broker
 from controller.config import ControllerConfig, MqttConfig
-from dashboard.runtime import ServeSettings
-from tests.support.mosquitto import Broker, broker
+from dashboard.runtime import Runtime, ServeSettings
 from tests.support.served_app import (
     AUTH,
     SERVED_STALENESS_S,
@@ -34,6 +35,7 @@ from tests.support.served_app import (
 
 __all__ = ["broker"]  # the fixture
 DEVICE = "room-1"
+STOP_TOKEN = "stop-only-0123456789"
 PREFIX = f"injectctl/{DEVICE}"
 
 
@@ -189,25 +191,69 @@ async def test_a_broker_that_stops_reading_never_delays_a_stop(
             broker.resume()
 
 
-async def test_remote_stop_needs_the_token(
+async def test_remote_stop_needs_its_own_token_and_a_live_message(
     tmp_path: Path, broker: Broker, listener: Listener
 ) -> None:
-    async with serving(settings_for(tmp_path, broker, remote_stop=True)) as served:
+    stop = {"remote_stop": True, "stop_token": STOP_TOKEN, "password": "broker-secret"}
+    live_stop = json.dumps({"token": STOP_TOKEN})
+    # left on the broker by someone long ago: delivered, flagged retained, at every connect
+    await listener.client.publish(f"{PREFIX}/cmd/stop", live_stop, qos=1, retain=True)
+    async with serving(settings_for(tmp_path, broker, **stop)) as served:
         publisher, controller = served.runtime.mqtt, served.runtime.controller
         assert publisher is not None and controller is not None
-        await listener.wait_for("status", lambda b: b == "online")
+        await until(served.runtime, lambda: publisher.stats.remote_stops_refused == 1)
+        await listener.client.publish(f"{PREFIX}/cmd/stop", b"", qos=1, retain=True)  # clear
+        await until(served.runtime, lambda: publisher.stats.remote_stops_refused == 2)  # empty
         injection_id = await start_running(served, rate_ml_min=1.0)
-        for wrong in (b'{"token": "guess"}', b"", b"not json"):
+        control = json.dumps({"token": TOKEN}).encode()  # the HTTP token stops nothing
+        for wrong in (b'{"token": "guess"}', b"not json", control):
             await listener.client.publish(f"{PREFIX}/cmd/stop", wrong, qos=1)
-        await until(served.runtime, lambda: publisher.stats.remote_stops_refused == 3)
+        await until(served.runtime, lambda: publisher.stats.remote_stops_refused == 5)
         assert controller.injections[injection_id].state.value == "running"
-        await listener.client.publish(f"{PREFIX}/cmd/stop", json.dumps({"token": TOKEN}), qos=1)
+        await listener.client.publish(f"{PREFIX}/cmd/stop", live_stop, qos=1)
         await until(
             served.runtime, lambda: controller.injections[injection_id].state.value == "stopped"
         )
         event = await listener.wait_for("events", lambda b: b["kind"] == "remote_stop")
         assert injection_id in event["outcome"]
-        assert TOKEN not in json.dumps(listener.received)  # never echoed
+        assert STOP_TOKEN not in json.dumps(listener.received)  # never echoed
+        recorded = await _events_of(served, injection_id)
+        refusals = [e["why"] for e in recorded if e["kind"] == "remote_stop_refused"]
+        everything0 = (await served.http.get("/api/v1/events", headers=AUTH)).json()
+        assert refusals == ["missing or wrong stop token"] * 3, everything0
+        everything = (await served.http.get("/api/v1/events", headers=AUTH)).json()
+        assert any("retained" in e.get("why", "") for e in everything)
+        sessions = await _sessions_json(tmp_path / "db.sqlite")
+        assert "broker-secret" not in sessions and STOP_TOKEN not in sessions
+
+
+async def test_remote_stop_outlives_a_pump_that_does_not_answer(
+    tmp_path: Path, broker: Broker, listener: Listener
+) -> None:
+    settings = settings_for(tmp_path, broker, remote_stop=True, stop_token=STOP_TOKEN)
+    async with serving(settings) as served:
+        publisher, controller = served.runtime.mqtt, served.runtime.controller
+        assert publisher is not None and controller is not None
+        injection_id = await start_running(served, rate_ml_min=1.0)
+        await simulator(served.runtime).inject("pump_silence", {})
+        live_stop = json.dumps({"token": STOP_TOKEN})
+        await listener.client.publish(f"{PREFIX}/cmd/stop", live_stop, qos=1)
+        event = await listener.wait_for("events", lambda b: b["kind"] == "remote_stop", 15)
+        assert controller.alarm is not None  # no STP confirmation: the interlock took over
+        assert controller.injections[injection_id].state.value == "alarm", event["outcome"]
+        await listener.client.publish(f"{PREFIX}/cmd/stop", b"still listening?", qos=1)
+        await until(served.runtime, lambda: publisher.stats.remote_stops_refused == 1)
+        assert publisher.stats.connected
+
+
+def test_remote_stop_refuses_to_run_without_a_stop_token_of_its_own(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="stop_token"):
+        MqttConfig(url="mqtt://127.0.0.1:1883", remote_stop=True)
+    config = ControllerConfig(
+        mqtt=MqttConfig(url="mqtt://127.0.0.1:1883", remote_stop=True, stop_token=TOKEN)
+    )
+    with pytest.raises(ValueError, match="must differ from the control token"):
+        Runtime(sim_settings(tmp_path / "db.sqlite", config=config))
 
 
 async def test_remote_stop_is_off_unless_enabled(
@@ -217,10 +263,27 @@ async def test_remote_stop_is_off_unless_enabled(
         publisher, controller = served.runtime.mqtt, served.runtime.controller
         assert publisher is not None and controller is not None
         injection_id = await start_running(served, rate_ml_min=1.0)
-        await listener.client.publish(f"{PREFIX}/cmd/stop", json.dumps({"token": TOKEN}), qos=1)
+        live_stop = json.dumps({"token": STOP_TOKEN})
+        await listener.client.publish(f"{PREFIX}/cmd/stop", live_stop, qos=1)
         await listener.wait_for("state", lambda b: b["state"] == "running")
         assert controller.injections[injection_id].state.value == "running"
         assert publisher.stats.remote_stops == 0 and publisher.stats.remote_stops_refused == 0
+
+
+async def _events_of(served: Served, injection_id: str) -> list[dict[str, Any]]:
+    reply = await served.http.get(f"/api/v1/injections/{injection_id}", headers=AUTH)
+    assert reply.is_success, reply.text
+    events: list[dict[str, Any]] = reply.json()["events"]
+    return events
+
+
+async def _sessions_json(db: Path) -> str:
+    def read() -> str:
+        with contextlib.closing(sqlite3.connect(db)) as connection:
+            rows = connection.execute("SELECT info_json FROM sessions").fetchall()
+        return json.dumps(rows)
+
+    return await asyncio.to_thread(read)
 
 
 async def test_last_will_says_offline_when_the_controller_is_killed(
