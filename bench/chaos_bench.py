@@ -20,11 +20,10 @@ import statistics
 import tempfile
 from pathlib import Path
 
+from bench.hil import INJECTCTL, inject_ports, start_inject
 from controller.records.queries import read_rows
 from simulator.rig import SimRig
 from simulator.scenario import load_scenario
-from tests.support.cli import INJECTCTL
-from tests.support.controller_rig import inject_ports, start_inject
 
 
 async def one_kill(folder: Path, interlock_wired: bool) -> dict[str, float]:

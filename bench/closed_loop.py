@@ -45,7 +45,7 @@ class Operator:
     air_s: float = 2.0  # stopcock to air, before the zero is taken
     zero_samples: int = 500
     settle_s: float = 4.0  # stopcock back to the patient, then this wait before START
-    retry_start_for_s: float = 60.0  # START again every second while the line settles
+    retry_start_for_s: float = 120.0  # START again every second while the line settles
     reposition_s: tuple[float, ...] = ()  # radial: before each further aliquot's RESUME
     pause_at_ml: float | None = None  # the operator pauses here (total delivered) ...
     pause_s: float = 0.0  # ... for this long, then resumes
@@ -77,6 +77,8 @@ class CaseResult:
     start_refusals: list[str]
     truth: dict[str, float]
     error: str | None = None
+    peak_mmhg: float = 0.0  # the true line pressure's highest, at the transducer
+    rate_changes: int = 0  # pressure-limited mode: the rates sent to the pump
 
     @property
     def false_alarm(self) -> bool:
@@ -92,8 +94,28 @@ class CaseResult:
 
 
 def run_case(case: Case) -> CaseResult:
-    """Run the case on a fresh virtual-clock loop (synchronous; one process per case)."""
-    return run_virtual(lambda: _run(case))
+    """Run the case on a fresh virtual-clock loop (synchronous; one process per case). A
+    case that cannot even run (a device that would not open) is a result with its error."""
+    try:
+        return run_virtual(lambda: _run(case))
+    except Exception as exc:
+        s = case.scenario
+        return CaseResult(
+            scenario=s.name,
+            seed=s.seed,
+            expect=s.expect,
+            state="not run",
+            verdict=None,
+            detail=None,
+            latency_s=None,
+            onset=None,
+            recorded_ml=0.0,
+            plunger_ml=0.0,
+            bolus_ul=0.0,
+            start_refusals=[],
+            truth={},
+            error=f"{type(exc).__name__}: {exc}",
+        )
 
 
 async def _run(case: Case) -> CaseResult:
@@ -132,6 +154,9 @@ async def _operate(case: Case, rig: SimRig, controller: Controller) -> CaseResul
         injection = controller.create_injection(_request(case))
         await _start(rig, controller, injection, op, refusals)
         await _follow(rig, controller, injection, op)
+        handling = controller.stop_path.handling
+        if handling is not None:  # relief and the record, after an alarm
+            await asyncio.wait({handling})
         await _sleep(rig, op.tail_s)
     except (StartRefused, TimeoutError) as exc:
         error = f"{type(exc).__name__}: {exc}"
@@ -238,11 +263,17 @@ def _result(
         latency = verdict.t_mono_s - (plant.truth.t0_mono_s + onset.t_s)
     p = plant.params
     stored_ul = max(0.0, p.c_line * (plant.p_line - p.p_interstitial)) * 1e3
+    columns = plant.truth.columns["p_line_mmhg"]
+    peak = (max(columns) if columns else plant.p_line) + p.hydrostatic_mmhg
+    managed = controller.managed
+    changes = len(managed.limiter.changes) if managed is not None else 0
     truth = scenario.plant_truth
+    # a tissue that gave way before any scripted fault is a leak to be found, not a normal run
+    expect = "leak" if onset is not None and onset.kind == "crack" else scenario.expect
     return CaseResult(
         scenario=scenario.name,
         seed=scenario.seed,
-        expect=scenario.expect,
+        expect=expect,
         state=str(injection.state) if injection is not None else "not created",
         verdict=str(verdict.kind) if verdict is not None else None,
         detail=verdict.detail if verdict is not None else None,
@@ -254,4 +285,6 @@ def _result(
         start_refusals=refusals,
         truth={k: float(v) for k, v in vars(truth).items()},
         error=error,
+        peak_mmhg=float(peak),
+        rate_changes=changes,
     )

@@ -15,13 +15,16 @@ import random
 import time
 from collections.abc import Callable
 
+import numpy as np
+
 from bench.stats import summary_us
-from controller.safety.breath_comb import BreathComb, breathing_period
+from controller.safety.breath_comb import BreathComb
 from controller.safety.fall_comb import FallComb
-from controller.safety.line_model import cusum_step
+from controller.safety.rest import cusum_step
+from controller.safety.rhythms import breathing_period
+from controller.safety.timebase import BLOCK_S
 from simulator.plant.artifacts import ArtifactConfig, Artifacts
 
-BLOCK_S = 0.01
 REST_BLOCKS = 1000
 RUN_BLOCKS = 6000
 BODY = ArtifactConfig(respiration_mmhg=3.0, respiration_hz=0.25, cardiac_mmhg=1.5)
@@ -54,10 +57,11 @@ def main() -> None:
         started = time.perf_counter()
         breath.learn(rest)
         learn_breath.append(time.perf_counter() - started)
-        for k, value in enumerate(rest):
-            fall.add_rest(k * BLOCK_S, value, value - rest[k - 2] if k >= 2 else 0.0)
+        held = np.array(
+            [fall.held(k * BLOCK_S, v - rest[k - 2] if k >= 2 else 0.0) for k, v in enumerate(rest)]
+        )
         started = time.perf_counter()
-        listening = fall.learn(found[0])
+        listening = fall.learn(np.asarray(rest), held, found[0])
         learn_fall.append(time.perf_counter() - started)
         assert listening, "no heartbeat found at rest: the fall comb would be timed silent"
     print("once per fill, on 10 s of rest (50 fills)")
@@ -75,7 +79,7 @@ def main() -> None:
     state = [0.0, 0.0]
 
     def cusum(k: int) -> object:
-        state[0], state[1] = cusum_step(state[0], state[1], values[k] - values[k - 1], 0.05)
+        state[0], state[1] = cusum_step(state[0], state[1], values[k] - values[k - 1], 0.05, 0.01)
         return state
 
     blocks = range(REST_BLOCKS, REST_BLOCKS + RUN_BLOCKS)

@@ -13,11 +13,12 @@ import asyncio
 import tempfile
 from pathlib import Path
 
+from bench.hil import bench_request as request
+from bench.hil import operated as controller_on
 from bench.stats import summary_us
 from controller.injection import State
 from simulator.rig import SimRig
 from simulator.scenario import load_scenario
-from tests.support.controller_rig import controller_on, request
 
 RUNS = 10
 

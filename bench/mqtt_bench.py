@@ -20,11 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.mosquitto import Broker
 from controller.cli.sim_cmd import DEFAULT_SCENARIO
 from controller.cli.simulation import BuiltInSimulator
 from controller.config import ControllerConfig, MqttConfig
 from dashboard.runtime import Runtime, ServeSettings
-from tests.support.mosquitto import Broker
 
 WINDOW_S = 10.0
 

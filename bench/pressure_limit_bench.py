@@ -1,11 +1,11 @@
-"""Pressure-limited infusion against plain stop-at-the-limit, on the simulator's tissue and
-drug profiles (offline, faster than real time), in the same run.
+"""Pressure-limited infusion against plain stop-at-the-limit, through the real Controller.
 
 Each case puts the ceiling well under the pressure the injection would reach at its
-planned rate. Reported per mode: whether the dose was delivered, the peak true line
-pressure against the ceiling (overshoot), the time spent at the planned rate, the whole
-infusion time, how many rate changes and the largest change per second, and how often
-the rate turned (hunting).
+planned rate, and runs twice on the virtual clock (``bench.closed_loop``): once with the
+ceiling as ``pressure_ceiling_mmhg`` (the controller slows the pump to hold the line under
+it) and once as the pressure limit (it stops there). Reported per mode: the outcome, the
+dose delivered, the peak true line pressure against the ceiling (overshoot) and how many
+rate changes went to the pump.
 
 Run: ``make bench`` (or ``.venv/bin/python -m bench.pressure_limit_bench [--seeds N]``).
 """
@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import argparse
 
-from simulator.limited_loop import run_limited
+from bench.closed_loop import Case, run_case
+from simulator.plant.spread import PINNED
 from simulator.scenario import load_scenario
 
 CASES = [
@@ -31,24 +32,22 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, default=2)
     args = parser.parse_args()
-    print("pressure-limited infusion vs stop at the limit (true line pressure; offline)")
+    print("pressure-limited infusion vs stop at the limit (true line pressure; real Controller)")
     print(
-        f"  {'scenario':28s} {'ceiling':>7s} {'mode':8s} {'dose':>13s} {'peak':>7s} "
-        f"{'over':>6s} {'at plan':>8s} {'infusing':>9s} {'changes':>7s} {'max/s':>7s} "
-        f"{'turns/min':>9s}"
+        f"  {'scenario':28s} {'ceiling':>7s} {'mode':8s} {'outcome':>10s} {'dose':>15s} "
+        f"{'peak':>7s} {'over':>6s} {'changes':>7s}"
     )
     for name, ceiling in CASES:
-        scenario = load_scenario(name)
         for seed in range(1, args.seeds + 1):
+            scenario = load_scenario(name).model_copy(update={"seed": seed, "truth": PINNED})
             for limited in (False, True):
-                r = run_limited(scenario, ceiling, limited=limited, seed=seed)
-                dose = f"{r.delivered_ml:.3f}/{scenario.injection.volume_ml:g} mL"
+                field = "pressure_ceiling_mmhg" if limited else "pressure_limit_mmhg"
+                r = run_case(Case(scenario, request={field: ceiling}))
+                dose = f"{r.recorded_ml:.3f}/{scenario.injection.volume_ml:g} mL"
                 print(
                     f"  {name:28s} {ceiling:7.0f} {'limited' if limited else 'stop':8s} "
-                    f"{dose:>13s} {r.peak_mmhg:7.1f} {r.peak_mmhg - ceiling:+6.1f} "
-                    f"{r.at_planned_s:7.0f}s {r.infusing_s:8.0f}s {len(r.changes):7d} "
-                    f"{r.max_step_ml_min_per_s:7.3f} {r.reversals_per_min:9.2f}"
-                    + ("" if r.completed else f"  stopped: {r.verdict}")
+                    f"{r.verdict or r.state:>10s} {dose:>15s} {r.peak_mmhg:7.1f} "
+                    f"{r.peak_mmhg - ceiling:+6.1f} {r.rate_changes:7d}"
                 )
 
 

@@ -18,12 +18,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.hil import bench_request as request
+from bench.hil import operated as controller_on
 from bench.stats import summary_us
 from controller.controller import Controller
 from controller.injection import State
 from simulator.rig import SimRig
 from simulator.scenario import load_scenario
-from tests.support.controller_rig import controller_on, request
 
 RUNS = 30
 
@@ -72,7 +73,7 @@ def _queue_the_supervisor(controller: Controller) -> None:
         while True:
             supervisor.on_sample(*await queue.get())
 
-    controller._spawn(consume())
+    controller.spawn(consume(), "queue-baseline")
 
 
 async def main() -> None:

@@ -9,6 +9,7 @@ delivered volume). What really happened is in ``rig.truth``.
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,7 @@ class SimRig:
         self._bridge: BridgeEmulator | None = None
         self._faults: FaultScheduler | None = None
         self._progress = asyncio.Event()
+        self._noise_handles: set[asyncio.TimerHandle] = set()
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -67,8 +69,37 @@ class SimRig:
         self._plant, self._pump, self._bridge = plant, pump, bridge
         await pump.start()
         await bridge.start()
+        self._start_link_noise()
+
+    def _start_link_noise(self) -> None:
+        """The scenario's ordinary line noise: a reply latency, and garbage bursts at random
+        (Poisson) times on either link, for the whole run (not faults: no onsets)."""
+        links = self.scenario.links
+        self.pump.faults.answer_late(links.pump_reply_delay_s)
+        rng = random.Random(self.scenario.seed + 4_099)
+        for rate_per_s, write in (
+            (links.bridge_garbage_per_s, self.bridge.faults.inject_garbage),
+            (links.pump_garbage_per_s, self.pump.faults.inject_garbage),
+        ):
+            if rate_per_s > 0:
+                self._burst_later(rng, rate_per_s, write, links.burst_bytes)
+
+    def _burst_later(
+        self, rng: random.Random, rate_per_s: float, write: Callable[[int], None], n: int
+    ) -> None:
+        def burst() -> None:
+            self._noise_handles.discard(handle)
+            write(n)
+            self._burst_later(rng, rate_per_s, write, n)
+
+        loop = asyncio.get_running_loop()
+        handle = loop.call_later(rng.expovariate(rate_per_s), burst)
+        self._noise_handles.add(handle)
 
     async def stop(self) -> None:
+        for handle in self._noise_handles:
+            handle.cancel()
+        self._noise_handles.clear()
         if self._bridge is not None:
             await self._bridge.stop()
         if self._pump is not None:

@@ -103,6 +103,7 @@ class TransducerSetup(BaseModel):
     sensitivity_error: float = Field(default=0.012, ge=-0.2, le=0.2)
     noise_mmhg_rms: float = Field(default=0.15, ge=0, le=50)
     height_cm: float | None = Field(default=None, ge=-100, le=100)
+    drift_mmhg_per_h: float = Field(default=0.0, ge=-60, le=60, description="from the start")
 
     def model(self) -> TransducerModel:
         return TransducerModel(
@@ -110,6 +111,17 @@ class TransducerSetup(BaseModel):
             sensitivity_error=self.sensitivity_error,
             noise_mmhg_rms=self.noise_mmhg_rms,
         )
+
+
+class LinkNoise(BaseModel):
+    """What ordinary cables and adapters do to the serial links, all through a run."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    pump_reply_delay_s: float = Field(default=0.0, ge=0, le=0.2, description="every reply")
+    bridge_garbage_per_s: float = Field(default=0.0, ge=0, le=20, description="bursts")
+    pump_garbage_per_s: float = Field(default=0.0, ge=0, le=5, description="bursts")
+    burst_bytes: int = Field(default=8, ge=1, le=256)
 
 
 class Scenario(BaseModel):
@@ -128,6 +140,7 @@ class Scenario(BaseModel):
     injection: InjectionPlan
     artifacts: ArtifactConfig = ArtifactConfig()
     transducer: TransducerSetup = TransducerSetup()
+    links: LinkNoise = LinkNoise()
     faults: list[FaultSpec] = []
 
     @property
@@ -152,7 +165,7 @@ class Scenario(BaseModel):
     def build_plant(
         self, t0_s: float = 0.0, max_step_s: float = 0.001, truth_every_s: float = 0.0
     ) -> Plant:
-        return Plant(
+        plant = Plant(
             self.params(),
             artifacts=self.artifacts,
             seed=self.seed,
@@ -160,6 +173,9 @@ class Scenario(BaseModel):
             max_step_s=max_step_s,
             truth_every_s=truth_every_s,
         )
+        if self.transducer.drift_mmhg_per_h:
+            plant.start_drift(self.transducer.drift_mmhg_per_h / 60.0)
+        return plant
 
     @property
     def diameter_mm(self) -> float:

@@ -29,7 +29,7 @@ from simulator.plant import hydraulics as h
 from simulator.plant.artifacts import ArtifactConfig, Artifacts
 from simulator.plant.profiles import PlantConfig, Tissue
 from simulator.plant.spread import PlantTruth
-from simulator.plant.truth import GroundTruth
+from simulator.plant.truth import FaultOnset, GroundTruth
 
 MAX_STEP_S = 0.001
 RECENT_STEPS = 64
@@ -83,7 +83,7 @@ class PlantParams:
             * truth.tissue_resistance_factor,
             tissue_growth_per_ml=tissue.growth_per_ml,
             c_tissue=tissue.compliance_ul_per_mmhg * 1e-3,
-            p_critical=tissue.critical_mmhg,
+            p_critical=tissue.critical_mmhg * truth.critical_factor,
             r_tract=h.per_ml_min_to_per_ml_s(tissue.tract_resistance_mmhg_per_ml_min),
             hydrostatic_mmhg=-height * h.WATER_MMHG_PER_CM,
             plunger_area_m2=h.plunger_area_m2(path.syringe.inner_diameter_mm),
@@ -134,7 +134,7 @@ class Plant:
         self.drift_mmhg_per_s = 0.0
         self.drift_since_s = 0.0
         self.drift_base_mmhg = 0.0
-        self.stopcock_to_air = False  # the transducer open to atmosphere, for zeroing
+        self.stopcock_to_air = False  # transducer and syringe side open to atmosphere (zeroing)
         self.reference_mmhg: float | None = None  # a bench manometer on the stopcock's port
         self.pump: Advanceable | None = None
         self.on_advanced: Callable[[Plant], None] | None = None
@@ -182,7 +182,9 @@ class Plant:
         p = self.params
         self.t_s += dt
         g_n = self._needle_conductance()
-        g_leak = self.leak_conductance
+        # the stopcock turned to air vents the syringe side of the line: it falls to
+        # atmosphere, and refills from the tissue through the needle once turned back
+        g_leak = self.leak_conductance + (h.OPEN_CONDUCTANCE if self.stopcock_to_air else 0.0)
         r_t = p.r_tissue * self.tissue_factor * (1.0 + p.tissue_growth_per_ml * self.tissue_ml)
         g_t = h.conductance(r_t)
         g_b = 1.0 / p.r_tract if self.cracked else 0.0
@@ -207,6 +209,10 @@ class Plant:
         self.leak_ml += q_leak * dt
         self._recent.append((self.t_s, p_line))
         if p_tip > self.critical_mmhg:
+            if not self.cracked:  # the tissue gives way: the truth says so, fault or not
+                self.truth.onsets.append(
+                    FaultOnset("crack", self.t_s - self.t0_s, self.delivered_ml, {}, True)
+                )
             self.cracked = True
         elif self.cracked and p_tip < 0.2 * self.critical_mmhg:
             self.cracked = False

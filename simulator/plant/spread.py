@@ -30,6 +30,7 @@ class TruthSpread(BaseModel):
     )
     tissue_resistance_factor: Range = Field(default=(0.7, 1.4))
     interstitial_factor: Range = Field(default=(0.7, 1.3))
+    critical_factor: Range = Field(default=(1.0, 1.0), description="the tissue's cracking pressure")
 
     @model_validator(mode="after")
     def _positive_and_ordered(self) -> TruthSpread:
@@ -51,6 +52,7 @@ class TruthSpread(BaseModel):
             viscosity_factor=factor(self.viscosity_factor),
             tissue_resistance_factor=factor(self.tissue_resistance_factor),
             interstitial_factor=factor(self.interstitial_factor),
+            critical_factor=factor(self.critical_factor),
         )
 
 
@@ -59,6 +61,7 @@ PINNED = TruthSpread(
     viscosity_factor=(1.0, 1.0),
     tissue_resistance_factor=(1.0, 1.0),
     interstitial_factor=(1.0, 1.0),
+    critical_factor=(1.0, 1.0),
 )
 
 
@@ -70,3 +73,4 @@ class PlantTruth:
     viscosity_factor: float = 1.0
     tissue_resistance_factor: float = 1.0
     interstitial_factor: float = 1.0
+    critical_factor: float = 1.0

@@ -62,8 +62,12 @@ def test_fit_refuses_what_cannot_be_a_calibration(points: list[CalibrationPoint]
 def test_still_reading_refuses_noise_and_drift() -> None:
     still = 5000 + rng.normal(0, 0.1 * GAIN, 1000)
     assert still_reading(still, GAIN).sd_mmhg == pytest.approx(0.1, rel=0.1)
-    with pytest.raises(NotStill, match="noise"):
-        still_reading(5000 + rng.normal(0, 1.0 * GAIN, 1000), GAIN)
+    noisy = still_reading(5000 + rng.normal(0, 1.5 * GAIN, 1000), GAIN)  # 1.5 mmHg rms
+    assert noisy.raw_mean / GAIN == pytest.approx(5000 / GAIN, abs=0.2)  # mean to 0.05
+    with pytest.raises(NotStill, match=r"uncertain to .* take more samples"):
+        still_reading(5000 + rng.normal(0, 5.0 * GAIN, 1000), GAIN)
+    with pytest.raises(NotStill, match="beyond any working transducer"):
+        still_reading(5000 + rng.normal(0, 20.0 * GAIN, 1000), GAIN)
     with pytest.raises(NotStill, match="drifted"):
         still_reading(still + np.linspace(0, 0.8 * GAIN, 1000), GAIN)
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.hil import inject_ports, start_inject
 from controller.controller import StartRefused
 from controller.injection import State, StateError
 from controller.records.queries import read_rows
@@ -16,12 +17,7 @@ from drivers.ne1000_protocol import PumpAlarm
 from drivers.transducer_link import InterlockReleaseRefused
 from simulator.rig import SimRig
 from tests.support.cli import INJECTCTL
-from tests.support.controller_rig import (
-    controller_on,
-    inject_ports,
-    request,
-    start_inject,
-)
+from tests.support.controller_rig import controller_on, request
 
 
 async def test_injection_delivers_exactly_the_planned_volume(
@@ -85,7 +81,9 @@ async def test_occlusion_stops_the_pump_and_relieves_the_pressure(
             lambda: any(e["kind"] == "alarm" for e in injection.events), timeout_s=10
         )
         relief = next(e for e in injection.events if e["kind"] == "pressure_relief")
-        assert 0 < relief["withdrawn_ul"] <= 50
+        # the stored volume withdrawn until the line stood at its rest again, no further
+        assert 0 < relief["withdrawn_ul"] <= controller.config.relief_max_ul
+        assert relief["pressure_after_mmhg"] < relief["target_mmhg"] + 5.0
         assert sim_rig.bridge.interlock  # re-asserted after the relief
         await controller.recorder.sync()
         rows = await controller.recorder.read(read_rows, "SELECT kind FROM alarms")

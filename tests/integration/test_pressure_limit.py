@@ -1,5 +1,5 @@
-"""Pressure-limited infusion: the limiter's law on its own, in the offline closed loop
-against stop-at-the-limit, and through the real drivers on the emulated pump."""
+"""Pressure-limited infusion: the limiter's law on its own, closed loop through the real
+controller against stop-at-the-limit, and through the real drivers on the emulated pump."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from bench.closed_loop import Case, run_case
 from controller.injection import State
 from controller.records.queries import read_rows
 from controller.safety.pressure_limit import PressureLimitConfig, PressureLimiter, RateChange
 from controller.safety.verdict import Verdict
-from simulator.limited_loop import run_limited
+from simulator.plant.spread import PINNED
 from simulator.rig import SimRig
 from simulator.scenario import load_scenario
 from tests.support.controller_rig import controller_on, request
@@ -74,16 +75,18 @@ def test_changes_are_only_sent_when_they_matter() -> None:
 
 
 @pytest.mark.parametrize("limited", [False, True])
-def test_offline_limited_delivers_under_the_ceiling_where_stopping_does_not(limited: bool) -> None:
-    scenario = load_scenario("normal-liver-saline-1ml")  # 1 mL/min would reach 90 mmHg
-    result = run_limited(scenario, 60.0, limited=limited)
-    assert result.peak_mmhg <= 60.0
+def test_limited_delivers_under_the_ceiling_where_stopping_does_not(limited: bool) -> None:
+    """Through the real controller on the virtual clock: 1 mL/min would reach 90 mmHg."""
+    scenario = load_scenario("normal-liver-saline-1ml").model_copy(update={"truth": PINNED})
+    field = "pressure_ceiling_mmhg" if limited else "pressure_limit_mmhg"
+    result = run_case(Case(scenario, request={field: 60.0}))
+    assert result.error is None, result.error
     if limited:
-        assert result.completed and result.delivered_ml == pytest.approx(1.0, abs=0.005)
-        assert result.changes and result.reversals_per_min < 6.0  # breathing does not steer it
+        assert result.state == "completed", result.detail
+        assert result.recorded_ml == pytest.approx(1.0, abs=0.005)
+        assert result.peak_mmhg <= 63.0 and result.rate_changes > 0
     else:
-        assert not result.completed and result.verdict == "over_pressure"
-        assert result.delivered_ml < 0.3
+        assert result.verdict == "over_pressure" and result.recorded_ml < 0.3
 
 
 async def test_pressure_limited_injection_through_the_drivers(

@@ -1,0 +1,147 @@
+"""Detection over a population of plants, through the real Controller, against a baseline.
+
+Every case (``bench.population``) runs closed loop on the virtual clock
+(``bench.closed_loop``): the controller built by the composition root, the real drivers,
+the emulators and the plant. The same cases run a second time with the fixed-threshold
+detector (``bench.baseline``) in place of the supervisor's line detectors. Reported per
+fault class: detection latency from the true onset (p50, p95, max), misses (no verdict)
+and wrong kinds; over the normal runs, false alarms; for occlusions, the bolus the line
+still stores when the case ends (after relief); for every case, the recorded delivered
+volume against the true net plunger travel.
+
+Run: ``make bench`` (or ``.venv/bin/python -m bench.detection_bench [--per-class N]
+[--normal N] [--classes a,b] [--jobs J] [--json FILE]``). Targets are in issue 17 and
+``docs/performance.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import statistics
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+from bench.baseline import ThresholdSupervisor
+from bench.closed_loop import Case, CaseResult, run_case
+from bench.population import FAULT_CLASSES, NORMAL, cases
+
+TARGET_P95_S = {
+    "occlusion@0.2": 3.0,
+    "occlusion@1": 1.0,
+    "occlusion@5": 0.3,
+    "luer-disconnection": 0.25,
+    "needle-out": 1.0,
+    "tissue-crack": 1.0,
+}
+BOLUS_TARGET_UL = 20.0
+VOLUME_TARGET_UL = 5.0
+
+
+def _run(job: tuple[str, str, Case]) -> tuple[str, str, CaseResult]:
+    detector, klass, case = job
+    return detector, klass, run_case(case)
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+def summarise(klass: str, results: list[CaseResult]) -> dict[str, Any]:
+    errors = [abs(r.volume_error_ul) for r in results if r.error is None]
+    row: dict[str, Any] = {
+        "class": klass,
+        "runs": len(results),
+        "errors": sum(1 for r in results if r.error is not None),
+        "volume_error_p95_ul": percentile(errors, 0.95) if errors else None,
+        "volume_error_max_ul": max(errors) if errors else None,
+    }
+    if klass == NORMAL:
+        row["false_alarms"] = sum(1 for r in results if r.verdict is not None)
+        return row
+    found = [r.latency_s for r in results if r.latency_s is not None]
+    row.update(
+        missed=sum(1 for r in results if r.verdict is None),
+        wrong_kind=sum(1 for r in results if r.verdict not in (None, r.expect)),
+        p50_s=statistics.median(found) if found else None,
+        p95_s=percentile(found, 0.95) if found else None,
+        max_s=max(found) if found else None,
+    )
+    if klass.startswith("occlusion"):
+        boluses = [r.bolus_ul for r in results if r.verdict is not None]
+        row["bolus_p95_ul"] = percentile(boluses, 0.95) if boluses else None
+        row["bolus_max_ul"] = max(boluses) if boluses else None
+    return row
+
+
+def _fmt(value: Any, scale: float = 1.0, unit: str = "") -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value * scale:.0f}{unit}" if scale != 1.0 else f"{value:.1f}{unit}"
+    return str(value)
+
+
+def print_table(title: str, rows: list[dict[str, Any]]) -> None:
+    print(title)
+    print(
+        f"  {'class':20s} {'runs':>5s} {'p50 ms':>7s} {'p95 ms':>7s} {'max ms':>7s} "
+        f"{'missed':>6s} {'wrong':>5s} {'false':>5s} {'bolus95':>7s} {'vol95 uL':>8s} "
+        f"{'err':>4s}"
+    )
+    for r in rows:
+        print(
+            f"  {r['class']:20s} {r['runs']:5d} {_fmt(r.get('p50_s'), 1e3):>7s} "
+            f"{_fmt(r.get('p95_s'), 1e3):>7s} {_fmt(r.get('max_s'), 1e3):>7s} "
+            f"{_fmt(r.get('missed')):>6s} {_fmt(r.get('wrong_kind')):>5s} "
+            f"{_fmt(r.get('false_alarms')):>5s} {_fmt(r.get('bolus_p95_ul')):>7s} "
+            f"{_fmt(r.get('volume_error_p95_ul')):>8s} {r['errors']:4d}"
+        )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--per-class", type=int, default=200)
+    parser.add_argument("--normal", type=int, default=500)
+    parser.add_argument("--classes", default=",".join((NORMAL, *FAULT_CLASSES)))
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--json", type=Path, help="every case's result, for later analysis")
+    args = parser.parse_args(argv)
+    classes = [c for c in args.classes.split(",") if c]
+    jobs: list[tuple[str, str, Case]] = []
+    for klass in classes:
+        count = args.normal if klass == NORMAL else args.per_class
+        for case in cases(klass, count):
+            jobs.append(("supervisor", klass, case))
+            if not args.no_baseline:
+                jobs.append(("threshold", klass, replace(case, supervisor=ThresholdSupervisor)))
+    started = time.perf_counter()
+    with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
+        done = pool.map(_run, jobs, chunksize=1)
+    elapsed = time.perf_counter() - started
+    by: dict[tuple[str, str], list[CaseResult]] = {}
+    for detector, klass, result in done:
+        by.setdefault((detector, klass), []).append(result)
+    print(f"{len(jobs)} cases in {elapsed:.0f} s on {args.jobs} processes")
+    for detector in ("supervisor", "threshold"):
+        rows = [summarise(k, by[(detector, k)]) for k in classes if (detector, k) in by]
+        if rows:
+            print_table(f"{detector}:", rows)
+    if args.json is not None:
+        dump = [
+            {"detector": d, "class": k, **asdict(r), "onset": asdict(r.onset) if r.onset else None}
+            for d, k, r in done
+        ]
+        args.json.write_text(json.dumps(dump, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,134 @@
+"""Issue 17's cases, closed loop through the real controller, drivers and emulators.
+
+Each runs ``bench.closed_loop``: the rig on memory ports, the system built by the
+composition root, the operator's sequence (stopcock to air, zero, stopcock to the patient,
+a short wait, START again while the line settles), on the virtual clock. The simulated
+line is softer than the catalog says (its compliance 1.5x), so the detectors meet a line
+they were not told about.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.closed_loop import Case, CaseResult, Operator, run_case
+from simulator.plant.artifacts import ArtifactConfig
+from simulator.plant.spread import TruthSpread
+from simulator.scenario import FaultSpec, InjectionPlan, LinkNoise, Scenario, TransducerSetup
+
+SOFT = TruthSpread(
+    compliance_factor=(1.5, 1.5),
+    viscosity_factor=(1.1, 1.1),
+    tissue_resistance_factor=(1.2, 1.2),
+    interstitial_factor=(1.0, 1.0),
+    critical_factor=(2.0, 2.0),
+)
+BODY = ArtifactConfig(
+    respiration_mmhg=3.0,
+    respiration_hz=0.25,
+    respiration_irregularity=0.15,
+    cardiac_mmhg=1.5,
+    cardiac_hz=1.2,
+    cardiac_irregularity=0.05,
+    spikes_per_min=1.0,
+    spike_mmhg=10.0,
+)
+
+
+def scenario(
+    rate_ml_min: float,
+    volume_ml: float = 1.5,
+    faults: list[FaultSpec] | None = None,
+    *,
+    noise_mmhg_rms: float = 0.5,
+    links: LinkNoise | None = None,
+    seed: int = 1,
+) -> Scenario:
+    return Scenario(
+        name=f"closed-loop@{rate_ml_min:g}",
+        seed=seed,
+        syringe="bd-luerlok-5ml",
+        needle="22g-coaxial-150mm",
+        drug="saline-37c",
+        tissue="liver",
+        truth=SOFT,
+        expect="complete" if not faults else "fault",
+        injection=InjectionPlan(volume_ml=volume_ml, rate_ml_min=rate_ml_min),
+        artifacts=BODY,
+        transducer=TransducerSetup(zero_offset_mmhg=-12.0, noise_mmhg_rms=noise_mmhg_rms),
+        links=links or LinkNoise(),
+        faults=faults or [],
+    )
+
+
+def fault(kind: str, at_s: float, **params: float) -> list[FaultSpec]:
+    return [FaultSpec.model_validate({"kind": kind, "at_s": at_s, **params})]
+
+
+def found(result: CaseResult, kind: str, within_s: float) -> None:
+    assert result.error is None, result.error
+    assert result.verdict == kind, (result.verdict, result.detail)
+    assert result.latency_s is not None and 0.0 < result.latency_s < within_s, result.latency_s
+
+
+def test_a_luer_coming_apart_at_two_millilitres_a_minute_stops_within_a_quarter_second() -> None:
+    result = run_case(Case(scenario(2.0, faults=fault("leak", 15.0, leak_mmhg_per_ml_min=0.05))))
+    found(result, "leak", 0.25)
+    assert result.volume_error_ul == pytest.approx(0.0, abs=5.0)
+
+
+# 0.2 mL/min on this line (compliance 1.5x the catalog's: 2.3 mmHg/s when blocked, under
+# 6 mmHg breaths varying 15 %) is beyond issue 17's 3 s, which the catalog's line meets
+# (tests/unit/controller/safety/test_occlusion.py); docs/performance.md has the population.
+@pytest.mark.parametrize(("rate_ml_min", "within_s"), [(0.2, 5.0), (1.0, 1.0), (5.0, 0.3)])
+def test_an_occlusion_stops_within_its_target_and_relief_leaves_no_bolus(
+    rate_ml_min: float, within_s: float
+) -> None:
+    result = run_case(Case(scenario(rate_ml_min, faults=fault("occlusion", 15.0))))
+    found(result, "occlusion", within_s)
+    assert result.bolus_ul < 20.0  # the line's stored volume above rest, after relief
+    assert result.volume_error_ul == pytest.approx(0.0, abs=5.0)  # the withdrawal counted
+
+
+@pytest.mark.parametrize(
+    ("faults", "within_s"),
+    [
+        (fault("dislodged", 20.0, tissue_factor=0.1), 2.0),
+        (fault("backflow", 20.0, critical_mmhg=16.0), 3.0),
+    ],
+    ids=["needle-out", "tract-opens"],
+)
+def test_the_needle_out_of_the_tumour_and_the_tract_opening_stop_within_seconds(
+    faults: list[FaultSpec], within_s: float
+) -> None:
+    found(run_case(Case(scenario(1.0, faults=faults))), "leak", within_s)
+
+
+def test_radial_aliquots_resumed_two_seconds_after_each_move_complete_without_a_false_leak() -> (
+    None
+):
+    """Issue 17's case: the rest reference had been the mean of a line still decaying from
+    the first fill; now every fill compares with the first fill's settled rest."""
+    operator = Operator(reposition_s=(2.0, 2.0, 2.0))
+    result = run_case(Case(scenario(1.0), operator=operator, request={"aliquots": 3}))
+    assert result.error is None and result.verdict is None, result.detail
+    assert result.state == "completed"
+    assert result.recorded_ml == pytest.approx(1.5, abs=0.005)
+
+
+def test_a_noisy_transducer_is_zeroed_and_the_start_waits_for_the_line_to_settle() -> None:
+    """1.2 mmHg rms of white noise: refused before as "not still", though the mean of 500
+    samples is known to 0.05 mmHg. START is refused while the line refills after the
+    stopcock, and the operator's retries get through once it has settled."""
+    noisy = scenario(1.0, volume_ml=0.5, noise_mmhg_rms=1.2)
+    result = run_case(Case(noisy, operator=Operator(settle_s=0.5)))
+    assert result.error is None and result.state == "completed", (result.error, result.detail)
+    assert result.start_refusals and all("settling" in why for why in result.start_refusals)
+
+
+def test_line_noise_and_slow_replies_on_both_links_are_ridden_out() -> None:
+    links = LinkNoise(
+        pump_reply_delay_s=0.04, bridge_garbage_per_s=3.0, pump_garbage_per_s=0.5, burst_bytes=24
+    )
+    result = run_case(Case(scenario(1.0, volume_ml=0.5, links=links)))
+    assert result.error is None and result.state == "completed", (result.error, result.detail)
