@@ -60,7 +60,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.mqtt_bench
 	$(BIN)/python -m bench.pressure_limit_bench
 	$(BIN)/python -m bench.comb_bench
-	$(BIN)/python -m bench.supervisor_bench
+	$(BIN)/python -m bench.detection_bench
 
 ## soak: long sweeps (chaos: kill -9 mid-injection, many runs); figures in docs/reliability.md
 soak: $(STAMP)
