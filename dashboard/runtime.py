@@ -191,20 +191,29 @@ class Runtime:
         self.recorder.observers.append(self.mqtt.on_record)
         self.mqtt.start()
 
-    async def _remote_stop(self) -> str:
-        """MQTT cmd/stop with a valid token: stop what runs, as the STOP button does."""
+    async def _remote_stop(self) -> tuple[str, str | None]:
+        """MQTT cmd/stop with a valid token: stop what runs, as the STOP button does.
+
+        Returns the outcome and the injection the command was aimed at, captured before
+        the stop so the record attributes it even though nothing runs afterwards.
+        """
         c = self.controller
         if c is None or c.active is None or not self.injection_running():
-            return "nothing running"
-        stopped = await c.stop_injection(c.active.id)
-        return f"stopped injection {stopped.id}"
+            return "nothing running", None
+        aimed_at = c.active.id
+        stopped = await c.stop_injection(aimed_at)
+        return f"stopped injection {stopped.id} ({stopped.state})", aimed_at
 
     def _record_remote(self, kind: str, detail: dict[str, Any]) -> None:
-        """Remote commands and their refusals go into the record, against what runs."""
+        """Remote commands and their refusals go into the record, against their target.
+
+        The target is the one named in ``detail`` or else the injection running now.
+        """
         c = self.controller
         active = c.active if c is not None else None
-        injection_id = active.id if active is not None and self.injection_running() else None
-        self.recorder.event(injection_id, kind, detail, now_s())
+        running = active.id if active is not None and self.injection_running() else None
+        named = detail.pop("injection_id", None)
+        self.recorder.event(named if named is not None else running, kind, detail, now_s())
 
     def injection_running(self) -> bool:
         active = self.controller.active if self.controller is not None else None

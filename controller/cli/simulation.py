@@ -27,9 +27,15 @@ class BuiltInSimulator:
 
     def __init__(self, scenario: str) -> None:
         self.scenario = load_scenario(scenario)
-        self._tmp = tempfile.TemporaryDirectory(prefix="injectctl-sim-")
-        folder = Path(self._tmp.name)
-        self.rig = RigProcess(self.scenario, folder / "pump", folder / "bridge")
+        # made at start, not here: a runtime refused at construction leaves nothing behind
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._rig: RigProcess | None = None
+
+    @property
+    def rig(self) -> RigProcess:
+        if self._rig is None:
+            raise RuntimeError("the built-in simulator is not started (call start() first)")
+        return self._rig
 
     @property
     def pump_port(self) -> str:
@@ -44,13 +50,19 @@ class BuiltInSimulator:
         return lambda diameter_mm, speed: gravimetric_rig(diameter_mm, speed=speed)
 
     async def start(self) -> None:
-        await self.rig.start()
+        self._tmp = tempfile.TemporaryDirectory(prefix="injectctl-sim-")
+        folder = Path(self._tmp.name)
+        self._rig = RigProcess(self.scenario, folder / "pump", folder / "bridge")
+        await self._rig.start()
 
     async def stop(self) -> None:
         try:
-            await self.rig.stop()
+            if self._rig is not None:
+                await self._rig.stop()
         finally:
-            self._tmp.cleanup()
+            if self._tmp is not None:
+                self._tmp.cleanup()
+            self._rig = self._tmp = None
 
     async def describe(self) -> dict[str, Any]:
         described: dict[str, Any] = await self.rig.request("describe")

@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiomqtt
+from pydantic import SecretStr
 
 from controller.config import MqttConfig
 from controller.records.recorder import utc_now
@@ -58,7 +59,7 @@ class MqttPublisher:
         device_id: str,
         bus: TelemetryBus,
         state: Callable[[], dict[str, Any]],
-        remote_stop: Callable[[], Awaitable[str]],
+        remote_stop: Callable[[], Awaitable[tuple[str, str | None]]],
         record: Callable[[str, dict[str, Any]], object],
     ) -> None:
         assert config.url is not None
@@ -175,7 +176,7 @@ class MqttPublisher:
             self.host,
             self.port,
             username=self.config.username,
-            password=None if self.config.password is None else self.config.password.get_secret_value(),
+            password=_secret(self.config.password),
             identifier=f"{self.prefix.replace('/', '-')}-{secrets.token_hex(3)}",
             will=aiomqtt.Will(self._topic("status"), "offline", qos=1, retain=True),
             keepalive=KEEPALIVE_S,
@@ -253,11 +254,12 @@ class MqttPublisher:
                 self._record("remote_stop_refused", {"why": why_not})
                 continue
             self._stats.remote_stops += 1
+            aimed_at: str | None = None
             try:
-                outcome = await self._remote_stop()
+                outcome, aimed_at = await self._remote_stop()
             except Exception as exc:  # the stop path has its own fallback; say what happened
                 outcome = f"stop failed: {type(exc).__name__}: {exc}"
-            self._record("remote_stop", {"outcome": outcome})
+            self._record("remote_stop", {"outcome": outcome, "injection_id": aimed_at})
 
     def _why_refused(self, message: aiomqtt.Message) -> str | None:
         if message.retain:
@@ -279,3 +281,7 @@ def _token_of(payload: Any) -> str:
     with contextlib.suppress(ValueError, AttributeError):
         return str(json.loads(text).get("token", ""))
     return text
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return None if value is None else value.get_secret_value()
