@@ -65,6 +65,7 @@ bench: $(STAMP)
 ## soak: long sweeps (chaos: kill -9 mid-injection, many runs); figures in docs/reliability.md
 soak: $(STAMP)
 	$(BIN)/python -m bench.chaos_bench --runs 30
+	INJECTCTL_FUZZ_EXAMPLES=300 $(BIN)/pytest -q tests/integration/test_state_fuzz.py --hypothesis-show-statistics
 
 clean:
 	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .hypothesis

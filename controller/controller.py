@@ -137,6 +137,16 @@ class Controller:
         task.add_done_callback(self._task_done)
         return task
 
+    def owned_tasks(self) -> list[asyncio.Task[Any]]:
+        """The background tasks alive now (one that ended has left the set, and if it ended
+        by an exception a software_fault is latched): for tests and /health."""
+        return list(self._tasks)
+
+    def watch_of(self, injection_id: str) -> asyncio.Task[None] | None:
+        """The pump watch task of a running injection, if it has one."""
+        watch = self._watches.get(injection_id)
+        return watch.task if watch is not None else None
+
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:

@@ -1,7 +1,8 @@
 """Whether an injection may start now, and if not, the one reason an operator can act on.
 
 The checks in the order an operator meets them: the injection's own state, what else is
-running, a latched alarm, the zero, the checklist, the record, the drug's window, the
+running, a record that cannot be written (before the alarm it raised: acknowledging does
+not mend a full disk), a latched alarm, the zero, the checklist, the drug's window, the
 transducer's stream, its calibration, and the line at rest (a first fill compares
 everything with the settled rest, so the line must have settled after the stopcock).
 """
@@ -33,6 +34,10 @@ def why_not_startable(c: Controller, injection: Injection) -> str | None:
             active is not None and active is not injection and active.state not in FINAL,
             lambda: "another injection is running",
         ),
+        (
+            c.recorder.failure is not None,
+            lambda: f"the record cannot be written: {c.recorder.failure}",
+        ),
         (c.alarm is not None, lambda: "an alarm is latched; acknowledge it first"),
         (c.stop_path.busy, lambda: "the last stop is still being handled"),
         (zero_age is None, lambda: "transducer not zeroed"),
@@ -41,10 +46,6 @@ def why_not_startable(c: Controller, injection: Injection) -> str | None:
             lambda: "transducer zero is too old",
         ),
         (not injection.request.checklist_confirmed, lambda: "checklist not confirmed"),
-        (
-            c.recorder.failure is not None,
-            lambda: f"the record cannot be written: {c.recorder.failure}",
-        ),
         (drug_expired(injection), lambda: "drug past its stability window"),
         (not c.bridge.link_ok or not c.bridge.streaming, lambda: "transducer not streaming"),
         (not c.bridge.scale.calibrated and c.uncalibrated_reason is None, lambda: UNCALIBRATED),

@@ -50,10 +50,6 @@ class Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = _content_length(scope)
-        if declared is not None and declared > self.max_body_bytes:
-            await _refuse(send, 413, f"request body over {self.max_body_bytes} bytes")
-            return
         path, method = scope.get("path", ""), scope.get("method", "GET")
         if (
             method in WRITE_METHODS
@@ -62,6 +58,10 @@ class Guard:
             and not self.authorized(scope)
         ):
             await _refuse(send, 401, "control needs Authorization: Bearer <token>")
+            return
+        declared = _content_length(scope)
+        if declared is not None and declared > self.max_body_bytes:
+            await _refuse(send, 413, f"request body over {self.max_body_bytes} bytes")
             return
         await self._bounded(scope, receive, send)
 

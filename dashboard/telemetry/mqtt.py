@@ -155,18 +155,30 @@ class MqttPublisher:
                     self._client = client
                     await self._online(client)
                     backoff = BACKOFF_MIN_S
-                    async with asyncio.TaskGroup() as group:
-                        group.create_task(self._send(client))
-                        if self.config.remote_stop:
-                            group.create_task(self._listen(client))
-            except* (aiomqtt.MqttError, TimeoutError, OSError) as failure:
-                self._stats.last_error = str(failure.exceptions[0])
-            except* Exception as failure:  # a bug must not end publishing for good: reconnect
-                first = failure.exceptions[0]
-                self._stats.last_error = f"{type(first).__name__}: {first}"
+                    await self._session(client)
+            except (aiomqtt.MqttError, TimeoutError, OSError) as failure:
+                self._stats.last_error = str(failure)
+            except Exception as failure:  # a bug must not end publishing for good: reconnect
+                self._stats.last_error = f"{type(failure).__name__}: {failure}"
             self._stats.connected, self._client = False, None
             await asyncio.sleep(backoff * random.uniform(0.8, 1.2))  # reconnect backoff
             backoff = min(backoff * 2, BACKOFF_MAX_S)
+
+    async def _session(self, client: aiomqtt.Client) -> None:
+        """Send (and listen for remote stops) until one of them fails.
+
+        Not a TaskGroup: on Python 3.11 a TaskGroup cancels its children once, and a child
+        inside aiomqtt's publish can drop that cancel (see ``drivers.tasks``); the owner's
+        repeated cancels would then never reach it and the shutdown would hang. Here the
+        children are ended with ``cancel_and_wait``, which repeats the cancel.
+        """
+        children = [asyncio.create_task(self._send(client), name="mqtt-send")]
+        if self.config.remote_stop:
+            children.append(asyncio.create_task(self._listen(client), name="mqtt-listen"))
+        try:
+            await asyncio.wait(children, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            await cancel_and_wait(*children)  # raises what ended the first of them
 
     def _connect(self) -> aiomqtt.Client:
         tls = None

@@ -73,7 +73,7 @@ async def test_occlusion_stops_the_pump_and_relieves_the_pressure(
         await sim_rig.until(lambda: injection.state is State.ALARM, timeout_s=5)
         assert injection.alarm is not None and injection.alarm.kind == "occlusion"
         latency_s = injection.alarm.t_mono_s - (sim_rig.truth.t0_mono_s + onset.t_s)
-        assert latency_s < 1.0
+        assert latency_s < 1.0, (injection.alarm.detail, controller.supervisor.compliance.value)
         # STP and INTERLOCK are on the wire; the emulators act on them as they arrive
         await sim_rig.until(lambda: not sim_rig.pump.model.status.moving, timeout_s=0.05)
         await sim_rig.until(lambda: sim_rig.bridge.interlock, timeout_s=0.05)
@@ -83,7 +83,7 @@ async def test_occlusion_stops_the_pump_and_relieves_the_pressure(
         relief = next(e for e in injection.events if e["kind"] == "pressure_relief")
         # the stored volume withdrawn until the line stood at its rest again, no further
         assert 0 < relief["withdrawn_ul"] <= controller.config.relief_max_ul
-        assert relief["pressure_after_mmhg"] < relief["target_mmhg"] + 5.0
+        assert relief["pressure_after_mmhg"] < relief["target_mmhg"] + 5.0, relief
         assert sim_rig.bridge.interlock  # re-asserted after the relief
         await controller.recorder.sync()
         rows = await controller.recorder.read(read_rows, "SELECT kind FROM alarms")

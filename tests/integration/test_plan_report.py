@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.hil import settled
 from controller.controller import StartRefused
 from controller.injection import State
 from controller.procedure.limits import split_evenly
@@ -67,6 +68,7 @@ async def test_radial_injection_pauses_for_each_needle_position_and_reports(
         await controller.recorder.sync()
         assert await controller.propose_sector("liver segment VI", 4) == (1, 1)
         sector = controller.create_injection(request(0.5, 5.0, cycle=1, sector=1))
+        await settled(controller)  # the line decays from the last fill before it is at rest
         await controller.start_injection(sector.id)
         await sim_rig.until(lambda: sector.state is State.COMPLETED, timeout_s=20)
         await sim_rig.until(lambda: sector.events[-1]["kind"] == "completed")

@@ -1,16 +1,26 @@
 """Hypothesis drives the real controller (real drivers, emulated devices) through random
-sequences of operator actions and device faults; after every step the safety invariants
-must hold: no infusion with an alarm latched, none without a zero, never more delivered
-than was asked for."""
+sequences of operator actions and device faults, faults landing between steps and inside
+the start's own awaited pump commands; after every step the safety invariants must hold:
+once a verdict latched the pump has stopped (within the 50 ms each step waits) and stays
+stopped until acknowledged; no infusion without a zero or a running injection; never more
+delivered than was asked for; every task the controller started is alive or has ended and
+been accounted for (an exception in one is a latched ``software_fault``).
+
+``make test`` runs a bounded number of sequences; ``make soak`` runs many more
+(``INJECTCTL_FUZZ_EXAMPLES``). Figures in ``docs/reliability.md``."""
 
 from __future__ import annotations
 
 import contextlib
+import os
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from bench.hil import settled
 from controller.calibration.transducer import CalibrationError
 from controller.controller import Controller
 from controller.injection import State, StateError
@@ -33,7 +43,12 @@ ACTIONS = (
     "bridge_silence",
     "pump_stall",
     "run_a_while",
+    "settle",
 )
+# a start with a fault landing inside one of its awaited pump commands
+AWAITED = ("enable_safe_mode", "set_rate_ml_min", "set_volume_ml", "clear_dispensed", "run")
+FAULTED_STARTS = tuple(f"start@{m}:{f}" for m in AWAITED for f in ("link_lost", "garbled"))
+EXAMPLES = int(os.environ.get("INJECTCTL_FUZZ_EXAMPLES", "12"))
 REFUSALS = (StateError, CalibrationError, BridgeError, PumpError, KeyError)
 OVER_UL = 5.0
 
@@ -56,6 +71,15 @@ async def _act(action: str, rig: SimRig, controller: Controller) -> None:
             raise KeyError("nothing created yet")
         method = getattr(controller, f"{action}_injection")
         await method(injection.id)
+    elif action.startswith("start@"):
+        if injection is None:
+            raise KeyError("nothing created yet")
+        method, fault = action.removeprefix("start@").split(":")
+        with _fault_inside(controller, method, _fault(fault, rig, controller)):
+            await controller.start_injection(injection.id)
+    elif action == "settle":
+        with contextlib.suppress(TimeoutError):
+            await settled(controller, timeout_s=20)
     elif action == "run_a_while":
         for _ in range(10):
             await _settle(rig)
@@ -63,6 +87,48 @@ async def _act(action: str, rig: SimRig, controller: Controller) -> None:
         rig.inject(action, duration_s=0.1)
     else:
         rig.inject(action)
+
+
+def _fault(kind: str, rig: SimRig, controller: Controller) -> Callable[[], Awaitable[None]]:
+    async def link_lost() -> None:
+        rig.inject("bridge_silence", duration_s=0.1)
+        with contextlib.suppress(TimeoutError):
+            await rig.until(lambda: controller.alarm is not None, timeout_s=1)
+
+    async def garbled() -> None:
+        rig.pump.faults.corrupt_next_reply(3)  # every attempt of the command
+
+    return link_lost if kind == "link_lost" else garbled
+
+
+@contextlib.contextmanager
+def _fault_inside(
+    controller: Controller, method: str, fault: Callable[[], Awaitable[None]]
+) -> Any:
+    """The fault fires just before the pump driver's ``method`` talks to the pump."""
+    original = getattr(controller.pump, method)
+
+    async def with_fault(*args: Any, **kwargs: Any) -> Any:
+        await fault()
+        return await original(*args, **kwargs)
+
+    setattr(controller.pump, method, with_fault)
+    try:
+        yield
+    finally:
+        delattr(controller.pump, method)
+
+
+def _check_tasks(controller: Controller) -> None:
+    """Every task the controller owns is alive (an ended one leaves the set at once, and
+    if it ended by an exception a software_fault is latched); each running injection has
+    its pump watch alive."""
+    for task in controller.owned_tasks():
+        assert not task.done(), f"ended but not accounted for: {task!r}"
+    for injection in controller.injections.values():
+        if injection.state is State.RUNNING:
+            watch = controller.watch_of(injection.id)
+            assert watch is not None and not watch.done(), f"{injection.id} runs unwatched"
 
 
 async def _settle(rig: SimRig) -> None:
@@ -86,13 +152,13 @@ def _check(rig: SimRig, controller: Controller, started_ml: float) -> None:
 
 @pytest.mark.slow
 @settings(
-    max_examples=40,
+    max_examples=EXAMPLES,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(
-    steps=st.lists(st.sampled_from(ACTIONS), min_size=6, max_size=14).map(
-        lambda steps: ["zero", "create", "start", *steps]  # most sequences start from a run
+    steps=st.lists(st.sampled_from(ACTIONS + FAULTED_STARTS), min_size=6, max_size=14).map(
+        lambda steps: ["zero", "settle", "create", "start", *steps]  # most start from a run
     )
 )
 async def test_no_sequence_of_actions_and_faults_reaches_an_unsafe_state(
@@ -112,5 +178,6 @@ async def test_no_sequence_of_actions_and_faults_reaches_an_unsafe_state(
                     if i.state is not State.READY
                 )
                 _check(rig, controller, started_ml)
+                _check_tasks(controller)
                 reached = sorted({str(i.state) for i in controller.injections.values()})
                 event(f"states reached: {reached}")

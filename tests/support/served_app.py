@@ -116,7 +116,7 @@ async def start_running(served: Served, **body: object) -> str:
     return injection_id
 
 
-async def line_settled(served: Served, timeout_s: float = 20.0) -> None:
+async def line_settled(served: Served, timeout_s: float = 60.0) -> None:
     """Until the state says the line is at rest (as the operator's Start waits for)."""
     controller = served.runtime.controller
     assert controller is not None

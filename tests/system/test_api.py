@@ -12,7 +12,15 @@ import websockets
 
 from controller.injection import State
 from dashboard.telemetry.bus import CLIENT_BATCHES, TelemetryBus
-from tests.support.served_app import AUTH, BODY, Served, served, simulator, until
+from tests.support.served_app import (
+    AUTH,
+    BODY,
+    Served,
+    line_settled,
+    served,
+    simulator,
+    until,
+)
 
 __all__ = ["served"]  # the fixture
 
@@ -33,6 +41,7 @@ async def test_reads_are_open_and_control_needs_the_token(served: Served) -> Non
         "rate_ml_min",
         "alarms",
         "injection_id",
+        "line_settled",
     }
     for path in (
         "/api/v1/transducer/zero",
@@ -66,6 +75,7 @@ async def test_an_injection_through_the_api(served: Served) -> None:
     refused = await http.post(f"/api/v1/injections/{injection_id}/start", headers=AUTH)
     assert refused.status_code == 409 and "not zeroed" in refused.json()["detail"]
     assert (await http.post("/api/v1/transducer/zero", headers=AUTH)).status_code == 200
+    await line_settled(served)
     started = await http.post(f"/api/v1/injections/{injection_id}/start", headers=AUTH)
     assert started.status_code == 200 and started.json()["state"] == "running"
     busy = await http.post("/api/v1/transducer/zero", headers=AUTH)
@@ -113,6 +123,7 @@ async def test_an_alarm_through_the_api_and_its_acknowledgement(served: Served) 
             "/api/v1/injections", json={**BODY, "volume_ml": 2.0, "rate_ml_min": 3.0}, headers=AUTH
         )
     ).json()["id"]
+    await line_settled(served)
     started = await http.post(f"/api/v1/injections/{injection_id}/start", headers=AUTH)
     assert started.status_code == 200, (await http.get("/api/v1/state")).text
     controller = served.runtime.controller

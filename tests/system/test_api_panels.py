@@ -8,7 +8,15 @@ from typing import Any
 import pytest
 
 from controller.injection import State
-from tests.support.served_app import AUTH, BODY, Served, served, simulator, until
+from tests.support.served_app import (
+    AUTH,
+    BODY,
+    Served,
+    line_settled,
+    served,
+    simulator,
+    until,
+)
 
 __all__ = ["served"]  # the fixture
 
@@ -117,6 +125,7 @@ async def test_plan_a_procedure_and_follow_its_progress(served: Served) -> None:
     await http.post("/api/v1/transducer/zero", headers=AUTH)
     request = {**BODY, "target": "lung RUL", "cycle": 1, "sector": 1, "procedure_id": view["id"]}
     created = (await http.post("/api/v1/injections", json=request, headers=AUTH)).json()
+    await line_settled(served)
     started = await http.post(f"/api/v1/injections/{created['id']}/start", headers=AUTH)
     assert started.status_code == 200, started.text
     replan = await http.put("/api/v1/procedure", json=PLAN, headers=AUTH)
@@ -196,6 +205,7 @@ async def test_provoked_fault_stops_the_injection_and_the_record_keeps_it(served
     await http.post("/api/v1/transducer/zero", headers=AUTH)
     body = {**BODY, "volume_ml": 2.0, "rate_ml_min": 3.0}
     injection_id = (await http.post("/api/v1/injections", json=body, headers=AUTH)).json()["id"]
+    await line_settled(served)
     assert (await http.post(f"/api/v1/injections/{injection_id}/start", headers=AUTH)).is_success
     await until(served.runtime, lambda: controller.supervisor.line.state == "monitoring", 20)
     leak = await http.post("/api/v1/sim/faults", json={"kind": "leak"}, headers=AUTH)

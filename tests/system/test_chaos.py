@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.hil import settled
 from controller.controller import Controller
 from controller.injection import State
 from simulator.rig_process import RigProcess
@@ -29,6 +30,7 @@ async def apart(tmp_path: Path) -> AsyncIterator[tuple[RigProcess, Controller]]:
             await rig.request("stopcock", "air")
             await c.zero_transducer(samples=300)
             await rig.request("stopcock", "line")
+            await settled(c)  # a first fill starts on a line at rest
             assert c.alarm is None, c.alarm
             yield rig, c
     finally:

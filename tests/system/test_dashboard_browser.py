@@ -14,9 +14,8 @@ from playwright.async_api import Page, async_playwright, expect
 
 from controller.injection import State
 from dashboard.runtime import Runtime, ServeSettings
-from tests.support.served_app import serving, sim_settings, simulator, until
+from tests.support.served_app import TOKEN, serving, sim_settings, simulator, until
 
-TOKEN = "browser-test-token"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 T = TypeVar("T")
 
@@ -120,7 +119,9 @@ async def _expect_state(page: Page, runtime: Runtime, state: str, timeout_ms: fl
         raise AssertionError(f"{error}\nlatched alarm: {alarm!r}") from error
 
 
-async def _plan_and_start(page: Page, runtime: Runtime, volume: str, rate: str) -> None:
+async def _plan_and_start(
+    page: Page, served: ServedInThread, runtime: Runtime, volume: str, rate: str
+) -> None:
     await page.click("#zero")
     await expect(page.locator("#message")).to_have_text("zeroed", timeout=10_000)
     await page.fill("#plan input[name=volume_ml]", volume)
@@ -132,6 +133,9 @@ async def _plan_and_start(page: Page, runtime: Runtime, volume: str, rate: str) 
     assert runtime.controller is not None and runtime.controller.alarm is None, (
         runtime.controller and runtime.controller.alarm
     )
+    controller = runtime.controller
+    await served.until(lambda: controller.supervisor.rest_status().settled, 60)
+    await expect(page.locator("#line-settling")).to_be_hidden(timeout=5_000)
     await page.click("#start")
     await expect(page.locator("#message")).to_have_text("", timeout=5_000)
     await expect(page.locator("#state-badge")).to_have_text("running", timeout=5_000)
@@ -144,7 +148,7 @@ async def test_run_an_injection_see_it_move_and_stop_on_an_occlusion(
     runtime = served.runtime
     sim, controller = simulator(runtime), runtime.controller
     assert sim is not None and controller is not None
-    await _plan_and_start(page, runtime, "2.0", "3.0")
+    await _plan_and_start(page, served, runtime, "2.0", "3.0")
     await page.wait_for_function("window.chartPoints() > 200", timeout=10_000)
     await page.wait_for_function("document.getElementById('progress').value > 0.05", timeout=10_000)
     await page.screenshot(path=folder / "running.png")
@@ -177,7 +181,7 @@ async def test_stop_button_and_escape_stop_a_running_injection(
     sim, controller = simulator(runtime), runtime.controller
     assert sim is not None and controller is not None
     assert controller.alarm is None, controller.alarm
-    await _plan_and_start(page, runtime, "1.0", "2.0")
+    await _plan_and_start(page, served, runtime, "1.0", "2.0")
     await served.until(
         lambda: controller.active is not None and controller.active.delivered_ml > 0.02
     )
@@ -218,7 +222,7 @@ async def test_plan_a_procedure_run_a_target_and_review_it_in_the_records(
     await progress.first.get_by_role("button", name="Use").click()
     await expect(page.locator("#plan input[name=target]")).to_have_value("liver VI")
     await expect(page.locator("#plan input[name=aliquots]")).to_have_value("2")
-    await _plan_and_start(page, runtime, "0.6", "5.0")
+    await _plan_and_start(page, served, runtime, "0.6", "5.0")
     await expect(page.locator("#waiting")).to_be_visible(timeout=15_000)  # between aliquots
     await page.screenshot(path=folder / "aliquot-pause.png")
     await page.click("#resume")

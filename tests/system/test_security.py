@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 
 import websockets
@@ -74,11 +75,11 @@ async def test_unauthenticated_or_oversized_requests_never_reach_the_loop_and_st
     are bounded; and a running injection does not notice any of it."""
     http = served.http
     injection_id = await start_running(served, volume_ml=1.0, rate_ml_min=1.0)
-    big = b'{"volume_ml": 1, "pad": "' + b"x" * (40 * 1024 * 1024) + b'"}'
-    no_token = await http.post("/api/v1/injections", content=big)
-    assert no_token.status_code == 401
-    too_big = await http.post("/api/v1/injections", content=big, headers=AUTH)
-    assert too_big.status_code == 413
+    forty_mb = 40 * 1024 * 1024
+    # the answer comes from the headers alone: not a byte of the 40 MB body is ever sent
+    assert await _status_before_the_body(served.base, forty_mb, {}) == 401
+    assert await _status_before_the_body(served.base, forty_mb, AUTH) == 413
+    assert await _status_of_a_streamed_body(served.base, 512 * 1024, AUTH) == 413  # no length
     sockets = []
     base = served.base.replace("http://", "ws://")
     refused = 0
@@ -107,3 +108,40 @@ async def test_a_page_reaching_us_under_another_name_is_refused(served: Served) 
     rebound = await http.get("/api/v1/state", headers={"Host": "evil.example"})
     assert rebound.status_code == 400
     assert (await http.get("/api/v1/state")).status_code == 200
+
+
+async def _status_before_the_body(base: str, length: int, headers: dict[str, str]) -> int:
+    """POST headers announcing ``length`` bytes, send none of them, read the status line:
+    a server that waited for the body would never answer (the timeout fails the test)."""
+    return await _raw_post_status(base, {**headers, "Content-Length": str(length)}, [])
+
+
+async def _status_of_a_streamed_body(base: str, total: int, headers: dict[str, str]) -> int:
+    """A chunked body that never says its length: counted as it comes, refused past the
+    limit (the rest is never sent)."""
+    chunk = b"x" * (64 * 1024)
+    chunks = [b"%x\r\n%s\r\n" % (len(chunk), chunk)] * (total // len(chunk))
+    return await _raw_post_status(base, {**headers, "Transfer-Encoding": "chunked"}, chunks)
+
+
+async def _raw_post_status(base: str, headers: dict[str, str], body: list[bytes]) -> int:
+    host, port = base.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        lines = [
+            "POST /api/v1/injections HTTP/1.1",
+            f"Host: {host}:{port}",
+            "Content-Type: application/json",
+            *(f"{k}: {v}" for k, v in headers.items()),
+        ]
+        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+        for piece in body:
+            writer.write(piece)
+        await writer.drain()
+        async with asyncio.timeout(5):
+            status_line = await reader.readline()
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+    return int(status_line.split()[1])
