@@ -27,10 +27,6 @@ Send = Callable[[Message], Awaitable[None]]
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
-class BodyTooLarge(Exception):
-    pass
-
-
 class Guard:
     """``authorized(headers)`` says whether a write request may go on to be read."""
 
@@ -66,30 +62,39 @@ class Guard:
         await self._bounded(scope, receive, send)
 
     async def _bounded(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """A streamed body counted as it comes; past the limit the request is refused."""
+        """A streamed body counted as it comes; past the limit the app is told the client
+        left (it stops reading), whatever it answers is dropped, and the answer is 413.
+        (Raising from ``receive`` does not work: FastAPI turns any error while it reads a
+        body into its own 400.)"""
         received = 0
-        started = False
+        too_large = started = False
 
         async def counting_receive() -> Message:
-            nonlocal received
+            nonlocal received, too_large
+            if too_large:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body_bytes:
-                    raise BodyTooLarge
+                    too_large = True
+                    return {"type": "http.disconnect"}
             return message
 
-        async def tracking_send(message: Message) -> None:
+        async def guarded_send(message: Message) -> None:
             nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
+            if too_large:
+                return  # the app's answer to a body it never had whole
+            started = started or message["type"] == "http.response.start"
             await send(message)
 
         try:
-            await self.app(scope, counting_receive, tracking_send)
-        except BodyTooLarge:
-            if not started:
-                await _refuse(send, 413, f"request body over {self.max_body_bytes} bytes")
+            await self.app(scope, counting_receive, guarded_send)
+        except Exception:
+            if not too_large:
+                raise
+        if too_large and not started:
+            await _refuse(send, 413, f"request body over {self.max_body_bytes} bytes")
 
 
 def _content_length(scope: Scope) -> int | None:

@@ -140,6 +140,7 @@ async def test_an_alarm_through_the_api_and_its_acknowledgement(served: Served) 
         lambda: any(e["kind"] == "alarm" for e in controller.injections[injection_id].events),
         10,
     )
+    await until(served.runtime, lambda: not controller.stop_path.busy, 10)  # relief done
     acknowledged = await http.post("/api/v1/alarms/acknowledge", headers=AUTH)
     assert acknowledged.status_code == 200 and acknowledged.json()["acknowledged"] == "occlusion"
     assert (await http.get("/api/v1/state")).json()["alarms"] == []
