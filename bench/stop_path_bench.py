@@ -54,7 +54,7 @@ async def one_run(folder: Path, queued: bool) -> float:
                 if raw >= limit_raw and "sample" not in stamps:
                     stamps["sample"] = time.perf_counter()
 
-            controller.bridge._sample_listeners.insert(0, first_listener)
+            controller.bridge.listeners.samples.insert(0, first_listener)
             rig.bridge.queue_raw([limit_raw + 1000] * 3)
             await rig.until(lambda: injection.state is State.ALARM and "stp" in stamps, 5)
             return stamps["stp"] - stamps["sample"]
@@ -66,7 +66,7 @@ def _queue_the_supervisor(controller: Controller) -> None:
     """Baseline: samples go through an asyncio.Queue to a task that runs the supervisor."""
     bridge, supervisor = controller.bridge, controller.supervisor
     queue: asyncio.Queue[tuple[int, float, float, int]] = asyncio.Queue()
-    bridge._sample_listeners.remove(supervisor.on_sample)
+    bridge.listeners.samples.remove(supervisor.on_sample)
     bridge.add_sample_listener(lambda *sample: queue.put_nowait(sample))
 
     async def consume() -> None:

@@ -31,6 +31,10 @@ log = logging.getLogger(__name__)
 STABLE_TIMEOUT_S = 10.0
 
 
+# replies still on their way when a reset goes out: a few at most; a balance that keeps
+# sending (continuous output switched on) would otherwise hold the reset for ever
+MAX_LINES_BEFORE_RESET_ANSWER = 16
+
 class BalanceTimeout(BalanceError, TimeoutError):
     """The balance did not answer in time."""
 
@@ -112,12 +116,17 @@ class Balance:
         ``I4 A`` that ``@`` returns is stale and dropped. ``@`` keeps the zero."""
         self._drop_stale()
         await self.transport.write(encode_command("@"))
-        while True:
+        for _ in range(MAX_LINES_BEFORE_RESET_ANSWER):
             line = await self.transport.read_until(CRLF, self.command_timeout_s)
             if line.startswith(b"I4 A"):
-                break
+                self._resync = False
+                return
             log.info("balance %s: dropped late reply %r", self.transport.url, line)
-        self._resync = False
+        raise BalanceError(
+            f"balance {self.transport.url}: {MAX_LINES_BEFORE_RESET_ANSWER} lines and no "
+            "answer to the reset (@): check the balance's interface settings (MT-SICS, "
+            "no continuous output)"
+        )
 
     def _drop_stale(self) -> None:
         stale = self.transport.discard_input()

@@ -12,6 +12,7 @@ Rules it keeps, each because a pump is not a file:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -387,6 +388,20 @@ class NE1000:
         await self._command("SAF0", safe=True, retry=True)
         self.link.safe_mode = False
         self.safe_timeout_s = 0
+
+    async def stop_then_disable_safe_mode(self) -> bool:
+        """STP, and only once the pump has confirmed it, leave safe mode. A pump that did
+        not confirm keeps its safe-mode timeout armed, which then stops it on its own: the
+        heartbeat is cancelled, so it expires. True if the pump confirmed."""
+        try:
+            await self.stop()
+        except PumpError as exc:
+            self.link.cancel_heartbeat()  # let the pump's own timeout stop it
+            log.error("pump did not confirm STP (%s): safe mode left to time out", exc)
+            return False
+        with contextlib.suppress(PumpError):
+            await self.disable_safe_mode()
+        return True
 
     @property
     def seconds_since_reply(self) -> float:

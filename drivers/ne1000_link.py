@@ -40,6 +40,9 @@ MAX_PACKET = 64
 # address digit. This tells the two framings apart without trusting our idea
 # of the pump's mode, which a power cycle or a crashed host may have changed.
 _SAFE_LENGTH_MAX = 0x1F
+# STX, length, at least one data byte, CRC (2), ETX: a length byte under 5 is no frame (a
+# stray STX followed by a 0x00 once swallowed the next 64 bytes, replies and all)
+_SAFE_LENGTH_MIN = 5
 
 
 class PumpTimeout(PumpError, TimeoutError):
@@ -70,7 +73,12 @@ class _ReplyParser:
                 continue
             buf.append(byte)
             safe = buf[1] <= _SAFE_LENGTH_MAX
-            if safe and len(buf) == buf[1] + 1:
+            if safe and buf[1] < _SAFE_LENGTH_MIN:
+                self.bad_frames += 1  # not a frame: look for the next STX from this byte
+                buf.clear()
+                if byte == STX:
+                    buf.append(byte)
+            elif safe and len(buf) == buf[1] + 1:
                 out.append(self._take_safe())
             elif not safe and byte == ETX:
                 out.append(bytes(buf[1:-1]).decode("ascii", "replace"))
@@ -131,6 +139,11 @@ class NE1000Link:
                 self._deliver_error(exc)
                 continue
             self.last_reply_mono_s = t_mono_s
+            if reply.address != self.address:  # line noise, or another pump on the network
+                self._deliver_error(
+                    MalformedReply(f"reply from pump address {reply.address}, not {self.address}")
+                )
+                continue
             self._deliver(reply)
 
     def _deliver(self, reply: PumpReply) -> None:

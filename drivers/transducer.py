@@ -18,7 +18,6 @@ import logging
 import math
 import struct
 from collections.abc import Callable
-from typing import Any
 
 from drivers.clock import now_s
 from drivers.clocksync import ClockSync, unwrap_u32
@@ -26,11 +25,13 @@ from drivers.transducer_link import (
     BridgeError,
     BridgeLinkLost,
     BridgeTimeout,
+    ImplausibleBridge,
     LinkStats,
     ProtocolMismatch,
     TransducerLink,
 )
-from drivers.transducer_types import BridgeEvent, BridgeEventKind, Scale
+from drivers.transducer_listeners import ErrorListener, EventListener, Listeners, SampleListener
+from drivers.transducer_types import BridgeEvent, BridgeEventKind, Scale, check_nominal_gain
 from drivers.transport import open_serial
 from firmware_bridge import messages as m
 
@@ -44,18 +45,11 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-LOGGED_LISTENER_ERRORS = 20  # then only counted
 
 HEAD = struct.Struct("<IIHB")
 RAWS = [struct.Struct(f"<{n}i") for n in range(13)]
 INT32_MAX = 2**31 - 1
 STALE_LATE_S = 0.005  # a staleness timer this late means the host loop was busy
-
-SampleListener = Callable[[int, float, float, int], None]
-"""``(index, t_mono_s, pressure_mmhg, raw)``, called once per sample, synchronously."""
-
-
-EventListener = Callable[[BridgeEvent], None]
 
 
 class TransducerBridge:
@@ -76,10 +70,7 @@ class TransducerBridge:
         self.link_ok = True
         self.watchdog_ms = 0
         self.ping_interval_s = 0.25
-        self._sample_listeners: list[SampleListener] = []
-        # told of a listener that raised: (listener's name, exception, host time)
-        self.on_listener_error: Callable[[str, Exception, float], None] | None = None
-        self._event_listeners: list[EventListener] = []
+        self.listeners = Listeners(self.link.stats)
         self._expected_index = 0
         self._dev_ref64 = 0
         self._last_sample_s = 0.0
@@ -131,6 +122,9 @@ class TransducerBridge:
         assert self.hello is not None
         if self.hello.proto != 1:
             raise ProtocolMismatch(f"bridge speaks PTB/{self.hello.proto}; this host speaks PTB/1")
+        why = check_nominal_gain(self.hello.nominal_gain, self.hello.adc_bits)
+        if why is not None:
+            raise ImplausibleBridge(f"bridge HELLO refused: {why}; check the bridge firmware")
         self.scale = scale or self.nominal_scale()
         self._last_packet_s = now_s()
         await self._sync_clock(5)
@@ -180,33 +174,21 @@ class TransducerBridge:
 
     # ------------------------------------------------------------ listeners
     def add_sample_listener(self, listener: SampleListener) -> Callable[[], None]:
-        self._sample_listeners.append(listener)
-        return lambda: _discard(self._sample_listeners, listener)
+        return self.listeners.add_sample(listener)
 
     def add_event_listener(self, listener: EventListener) -> Callable[[], None]:
-        self._event_listeners.append(listener)
-        return lambda: _discard(self._event_listeners, listener)
+        return self.listeners.add_event(listener)
+
+    @property
+    def on_listener_error(self) -> ErrorListener | None:
+        return self.listeners.on_error
+
+    @on_listener_error.setter
+    def on_listener_error(self, handler: ErrorListener | None) -> None:
+        self.listeners.on_error = handler
 
     def _emit(self, kind: BridgeEventKind, t_s: float, detail: str, **extra: object) -> None:
-        event = BridgeEvent(kind, t_s, detail, **extra)  # type: ignore[arg-type]
-        for listener in list(self._event_listeners):
-            try:
-                listener(event)
-            except Exception as exc:  # one failing listener must not silence the others
-                self._listener_failed(listener, exc, t_s)
-
-    def _listener_failed(self, listener: object, exc: Exception, t_s: float) -> None:
-        """A listener raised: counted, logged, and told to ``on_listener_error`` (the
-        controller makes it an alarm). Never raised into the transport's callback."""
-        self.stats.listener_errors += 1
-        name = getattr(listener, "__qualname__", repr(listener))
-        if self.stats.listener_errors <= LOGGED_LISTENER_ERRORS:
-            log.error("bridge listener %s raised", name, exc_info=exc)
-        if self.on_listener_error is not None:
-            try:
-                self.on_listener_error(name, exc, t_s)
-            except Exception:
-                log.exception("on_listener_error raised")
+        self.listeners.emit(BridgeEvent(kind, t_s, detail, **extra))  # type: ignore[arg-type]
 
     @property
     def last_sample_rx_s(self) -> float:
@@ -298,7 +280,7 @@ class TransducerBridge:
         dev64 = self._unwrap(t_us)
         scale, to_host = self.scale, self.clock.to_host_s
         zero, inv_gain = scale.zero_counts, 1.0 / scale.gain_counts_per_mmhg
-        listeners = self._sample_listeners
+        listeners = self.listeners.samples
         for k, raw in enumerate(RAWS[n].unpack_from(payload, HEAD.size)):
             t_s = to_host(dev64 + k * period_us)
             pressure = (raw - zero) * inv_gain
@@ -306,7 +288,7 @@ class TransducerBridge:
                 try:
                     listener(index + k, t_s, pressure, raw)
                 except Exception as exc:  # isolated: the next listener still gets the sample
-                    self._listener_failed(listener, exc, t_s)
+                    self.listeners.failed(listener, exc, t_s)
 
     def _index_gap(self, index: int, t_rx_s: float) -> None:
         if index > self._expected_index:
@@ -457,8 +439,3 @@ class TransducerBridge:
             if handle is not None:
                 handle.cancel()
         self._stale_handle = self._ping_handle = None
-
-
-def _discard(listeners: list[Any], listener: Any) -> None:
-    if listener in listeners:
-        listeners.remove(listener)

@@ -38,6 +38,11 @@ class ProtocolMismatch(BridgeError):
     pass
 
 
+class ImplausibleBridge(BridgeError):
+    """The bridge's HELLO describes a scale no transducer has (a corrupt or wrong
+    firmware): refused at the handshake, before a single sample is taken."""
+
+
 class BridgeRefused(BridgeError):
     def __init__(self, command: str, result: m.AckResult) -> None:
         super().__init__(f"bridge refused {command}: {result.name}")

@@ -17,7 +17,6 @@ two-hour test runs in a minute with the same code and the same bytes.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -224,13 +223,16 @@ async def _program_pump(pump: NE1000, plan: GravimetricPlan, *, safe_mode: bool)
 
 
 async def _stop_pump(pump: NE1000, *, safe_mode: bool) -> None:
+    """STP (on the wire at once, even with a command in flight); safe mode is left only
+    once the pump confirmed it, so an unconfirmed stop still ends in the pump's timeout."""
+    if safe_mode:
+        if not await pump.stop_then_disable_safe_mode():
+            log.error("gravimetric test: the pump did not confirm STP; safe mode left armed")
+        return
     try:
-        await pump.stop()  # STP goes on the wire at once, even with a command in flight
+        await pump.stop()
     except (PumpError, TimeoutError) as exc:
         log.error("gravimetric test: the pump did not confirm STP: %s", exc)
-    if safe_mode:
-        with contextlib.suppress(PumpError, TimeoutError):
-            await pump.disable_safe_mode()
 
 
 async def _sample(pump: NE1000, balance: Balance, clock: Clock, start_s: float) -> WeightSample:

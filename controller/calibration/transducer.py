@@ -21,7 +21,7 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from drivers.transducer import Scale, TransducerBridge
 from firmware_bridge.messages import Hello
@@ -65,8 +65,8 @@ class CalibrationRecord(BaseModel):
     device_id: int
     method: Method
     created_utc: datetime
-    zero_counts: float
-    gain_counts_per_mmhg: float
+    zero_counts: float = Field(allow_inf_nan=False)
+    gain_counts_per_mmhg: float = Field(gt=0, allow_inf_nan=False)
     points: list[CalibrationPoint] = []
     residuals_mmhg: list[float] = []
     nonlinearity_pct_span: float | None = None

@@ -119,11 +119,8 @@ async def infuse(
         delivered = await _follow(pump, accepted_v, accepted_r, interrupted)
     finally:
         loop.remove_signal_handler(signal.SIGINT)
-        if interrupted.is_set():
-            with contextlib.suppress(PumpError):
-                await pump.stop()
-        with contextlib.suppress(PumpError):
-            await pump.disable_safe_mode()
+        if not await pump.stop_then_disable_safe_mode():
+            print("the pump did not confirm STP: its safe-mode timeout will stop it")
     verdict = "stopped by operator" if interrupted.is_set() else "complete"
     print(f"\n{verdict}: delivered {delivered:.4g} of {accepted_v:.4g} mL")
     return 130 if interrupted.is_set() else 0

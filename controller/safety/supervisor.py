@@ -48,6 +48,18 @@ COMB_SMOOTH_S = SMOOTH_BLOCKS * BLOCK_S  # a spike stays in the comb's mean this
 ENDING_S = 0.5
 
 
+# What [supervisor] may be set to: beyond these a check is off in all but name (a
+# volume tolerance of 50 %, a stuck time of a minute) or trips on every sample.
+SUPERVISOR_BOUNDS: dict[str, tuple[float, float]] = {
+    "pressure_limit_mmhg": (50.0, 1000.0),
+    "stuck_s": (0.05, 2.0),
+    "max_step_mmhg": (20.0, 500.0),
+    "max_noise_sd_mmhg": (0.5, 10.0),
+    "volume_tolerance_ml": (0.002, 0.1),
+    "volume_tolerance_fraction": (0.01, 0.25),
+}
+
+
 @dataclass(frozen=True)
 class SupervisorConfig:
     pressure_limit_mmhg: float = 900.0
@@ -56,6 +68,12 @@ class SupervisorConfig:
     max_noise_sd_mmhg: float = 3.0
     volume_tolerance_ml: float = 0.02
     volume_tolerance_fraction: float = 0.10
+
+    def __post_init__(self) -> None:
+        for name, (low, high) in SUPERVISOR_BOUNDS.items():
+            value = getattr(self, name)
+            if not low <= value <= high:  # NaN fails too
+                raise ValueError(f"[supervisor] {name} = {value} is outside {low:g}..{high:g}")
 
 
 class Supervisor:

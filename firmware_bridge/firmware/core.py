@@ -68,6 +68,7 @@ WATCHDOG_TRIP = 2
 SENSOR_FAULT = 3
 HOST_COMMAND = 4
 
+U16_MAX = 0xFFFF
 MASK32 = 0xFFFFFFFF
 STATUS_PERIOD_US = 500000
 IDLE_PERIOD_US = 10000  # the sensor is still supervised at 100 Hz when not streaming
@@ -255,7 +256,8 @@ class BridgeCore:
         n = len(self._batch)
         if not n:
             return
-        head = struct.pack("<IIHB", self.index & MASK32, self._batch_t_us, self.period_us, n)
+        period = min(self.period_us, U16_MAX)
+        head = struct.pack("<IIHB", self.index & MASK32, self._batch_t_us, period, n)
         payload = head + struct.pack(f"<{n}i", *self._batch)
         self.index += n
         self._batch = []
@@ -270,6 +272,11 @@ class BridgeCore:
         self.per_frame = per_frame
         self.index = 0
         self.period_us = 1000000 // rate_hz
+        # SAMPLES carries period_us as a u16: below 16 Hz it does not fit (PTB/1 allows
+        # 10 Hz). Then every sample goes in a packet of its own, whose t_us is exact, and
+        # the period field saturates at 0xFFFF (the host needs it only within a packet).
+        if self.period_us > U16_MAX:
+            self.per_frame = 1
         self.next_sample_us = (now_us + self.period_us) & MASK32
         self._set_flags(self.flags | STREAMING)
 

@@ -51,8 +51,15 @@ def run() -> None:
     dog = machine.WDT(timeout=100)
     adc.configure()
     core.boot(time.ticks_us())  # type: ignore[attr-defined]
+    try:
+        serve(core, dog)
+    except Exception:  # any bug: outputs safe first, then a clean restart
+        fail_safe()
+
+
+def serve(core: BridgeCore, dog: object) -> None:
     while True:
-        dog.feed()
+        dog.feed()  # type: ignore[attr-defined]
         now = time.ticks_us()  # type: ignore[attr-defined]
         if uart.any():
             core.receive(uart.read(), now)
@@ -65,6 +72,15 @@ def run() -> None:
         out = core.take_output()
         if out:
             uart.write(out)
+
+
+def fail_safe() -> None:
+    """Klipper's shutdown: drive the output safe (interlock asserted: the pump stops), then
+    stop feeding the watchdog so the RP2040 resets within 100 ms. The board boots with
+    BOOTED set, which the host reads as a reboot (``link_lost``): nothing is silent."""
+    set_interlock(True)
+    while True:
+        time.sleep_ms(10)  # type: ignore[attr-defined]
 
 
 run()

@@ -130,6 +130,23 @@ async def test_after_a_timeout_the_balance_is_reset_and_the_late_answer_dropped(
         peer.check()
 
 
+async def test_a_balance_that_never_answers_the_reset_is_an_error_not_a_hang(
+    tmp_path: Path,
+) -> None:
+    """A balance left on continuous output: the reset once read its lines for ever."""
+    chatter = b"S D      1.00000 g\r\n" * 40
+    script = [*HELLO, (b"SI\r\n", b""), (b"@\r\n", chatter)]
+    with ScriptedPeer(tmp_path / "balance", script) as peer:
+        balance = await Balance.open(peer.path, command_timeout_s=0.2)
+        try:
+            with pytest.raises(BalanceTimeout):
+                await balance.weigh_now()
+            with pytest.raises(BalanceError, match="no answer to the reset"):
+                await balance.weigh_now()
+        finally:
+            await balance.close()
+
+
 # ---------------------------------------------------------------- emulator
 async def test_the_emulator_weighs_what_was_delivered_and_shows_its_faults(tmp_path: Path) -> None:
     delivered = {"ml": 0.0}

@@ -102,9 +102,7 @@ def _fault(kind: str, rig: SimRig, controller: Controller) -> Callable[[], Await
 
 
 @contextlib.contextmanager
-def _fault_inside(
-    controller: Controller, method: str, fault: Callable[[], Awaitable[None]]
-) -> Any:
+def _fault_inside(controller: Controller, method: str, fault: Callable[[], Awaitable[None]]) -> Any:
     """The fault fires just before the pump driver's ``method`` talks to the pump."""
     original = getattr(controller.pump, method)
 

@@ -11,8 +11,8 @@ import pytest
 
 from drivers.ne1000 import NE1000
 from drivers.ne1000_protocol import PumpStatus
-from drivers.transducer import TransducerBridge
-from drivers.transducer_link import InterlockReleaseRefused, ProtocolMismatch
+from drivers.transducer import Scale, TransducerBridge
+from drivers.transducer_link import ImplausibleBridge, InterlockReleaseRefused, ProtocolMismatch
 from firmware_bridge.messages import StatusFlag, TripReason
 from simulator.bridge_emulator import BridgeEmulator
 from simulator.ne1000_emulator import NE1000Emulator
@@ -38,6 +38,35 @@ async def test_a_bridge_speaking_another_protocol_is_refused(tmp_path: Path) -> 
         emu.core.proto = 2
         with pytest.raises(ProtocolMismatch, match="PTB/2"):
             await TransducerBridge.open(emu.path)
+
+
+@pytest.mark.parametrize(
+    ("gain", "why"),
+    [
+        (0.0, "not a positive number"),
+        (float("nan"), "not a positive number"),
+        (-5369.0, "not a positive number"),
+        (0.5, "resolves less than a mmHg"),
+        (50_000.0, "full scale of 168 mmHg"),
+    ],
+)
+async def test_a_bridge_whose_hello_gain_no_transducer_has_is_refused(
+    tmp_path: Path, gain: float, why: str
+) -> None:
+    """Issue 18, item 11: a gain of 0 raised on every sample after the staleness clock was
+    fed (no samples, no alarm); NaN made every pressure NaN, so over-pressure never
+    tripped. Both are refused at the handshake, before a sample is taken."""
+    async with BridgeEmulator(tmp_path / "bridge") as emu:
+        emu.core.nominal_gain = gain
+        with pytest.raises(ImplausibleBridge, match=why):
+            await TransducerBridge.open(emu.path)
+
+
+def test_a_scale_that_is_not_a_number_cannot_be_made() -> None:
+    for zero, gain in ((0.0, 0.0), (0.0, float("nan")), (float("inf"), 5369.0), (0.0, -1.0)):
+        with pytest.raises(ValueError, match="not a"):
+            Scale(zero, gain, "test")
+    assert Scale(10.0, 5369.0, "test").to_mmhg(10.0 + 5369.0) == 1.0
 
 
 async def test_streams_1000_hz_for_three_seconds_without_losing_a_sample(

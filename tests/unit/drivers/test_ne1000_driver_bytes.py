@@ -221,6 +221,26 @@ async def test_malformed_reply_is_a_typed_error(tmp_path: Path) -> None:
         parse_dispensed("IxW")
 
 
+async def test_a_stray_stx_and_zero_does_not_swallow_the_next_reply(tmp_path: Path) -> None:
+    """STX 0x00 once read as a safe-mode frame of length 0 that never ended: the reply after
+    it (and the next 60 bytes) was lost and the query timed out."""
+    script = [(b"0\r", b"\x02\x00" + basic("00I"))]
+
+    async def body(pump: NE1000) -> None:
+        assert await pump.status() is PumpStatus.INFUSING  # first attempt, no retry
+
+    await run_script(tmp_path, script, body)
+
+
+async def test_a_reply_from_another_pump_address_is_not_taken_for_ours(tmp_path: Path) -> None:
+    script = [(b"0DIS\r", basic("01SI9.000W0.000ML")), (b"0DIS\r", basic("00SI1.000W0.000ML"))]
+
+    async def body(pump: NE1000) -> None:
+        assert await pump.dispensed_ml() == (1.0, 0.0)  # address 01 refused, then retried
+
+    await run_script(tmp_path, script, body)
+
+
 async def test_safe_mode_frames_and_stop(tmp_path: Path) -> None:
     script = [
         (safe("0SAF5"), safe("00S")),
@@ -236,6 +256,32 @@ async def test_safe_mode_frames_and_stop(tmp_path: Path) -> None:
         await pump.disable_safe_mode()
 
     await run_script(tmp_path, script, body)
+
+
+async def test_safe_mode_is_left_only_after_the_pump_confirms_its_stop(tmp_path: Path) -> None:
+    """``pump infuse`` and the gravimetric test once sent SAF0 after an STP that failed:
+    the pump kept running with its own watchdog off. Unconfirmed, no SAF0 goes out."""
+    unconfirmed = [
+        (safe("0SAF5"), safe("00S")),
+        (safe("0STP"), b""),  # no answer, and none to the status query that follows
+        (safe("0"), b""),
+        (safe("0"), b""),
+    ]
+
+    async def body(pump: NE1000) -> None:
+        await pump.enable_safe_mode(5)
+        assert await pump.stop_then_disable_safe_mode() is False
+        assert pump.link.safe_mode  # left armed: its timeout stops the pump
+
+    await run_script(tmp_path, unconfirmed, body)
+    confirmed = [(safe("0SAF5"), safe("00S")), (safe("0STP"), safe("00P")), (SAF0, basic("00S"))]
+
+    async def body_confirmed(pump: NE1000) -> None:
+        await pump.enable_safe_mode(5)
+        assert await pump.stop_then_disable_safe_mode() is True
+        assert not pump.link.safe_mode
+
+    await run_script(tmp_path, confirmed, body_confirmed)
 
 
 async def test_stop_goes_out_while_another_command_is_in_flight(tmp_path: Path) -> None:

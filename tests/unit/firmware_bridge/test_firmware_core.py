@@ -90,6 +90,22 @@ def test_stream_batches_and_restarts_index() -> None:
     assert (first.index, first.period_us) == (0, 2000)
 
 
+@pytest.mark.parametrize("rate_hz", [10, 12, 15])
+def test_a_stream_slower_than_16_hz_does_not_overflow_the_period_field(rate_hz: int) -> None:
+    """PTB/1 allows 10 Hz, but SAMPLES carries the period as a u16 (at most 65535 us):
+    1e6 / 15 overflowed ``struct.pack`` and the stream died with an exception. Each sample
+    goes alone with its exact t_us; the period field saturates."""
+    h = CoreHarness()
+    replies = h.send(m.stream(rate_hz, 4), 0)
+    assert of_type(replies, m.Ack)[0].result is m.AckResult.OK
+    period_us = 1_000_000 // rate_hz
+    batches = of_type(h.samples([5, 6, 7], t0_us=1000, period_us=period_us), m.Samples)
+    assert [(b.index, b.t_us, b.raw) for b in batches] == [
+        (k, 1000 + k * period_us, (5 + k,)) for k in range(3)
+    ]
+    assert all(b.period_us == 0xFFFF for b in batches)
+
+
 def test_trip_needs_consecutive_samples_and_release_waits_for_the_cause() -> None:
     h = CoreHarness()
     h.send(m.trip_limit(1000, 3), 0)
