@@ -22,17 +22,16 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.websockets import WebSocketDisconnect
 
 from controller.calibration.transducer import CalibrationError
-from controller.controller import Controller
-from controller.injection import InjectionRequest, StateError
+from controller.injection import StateError
 from controller.procedure.limits import LimitRefused
 from dashboard.api.calibration import add_calibration_routes
 from dashboard.api.gravimetric import add_gravimetric_routes
+from dashboard.api.injections import add_injection_routes
 from dashboard.api.procedure import add_procedure_routes
-from dashboard.api.records import add_record_routes, recorded
+from dashboard.api.records import add_record_routes
 from dashboard.api.sim import add_sim_routes
 from dashboard.guards import MAX_TELEMETRY_CLIENTS, Guard, header
 from dashboard.runtime import Runtime, ServeSettings
-from dashboard.views import find, injection_view
 from drivers.ne1000_protocol import PumpError
 from drivers.transducer_link import BridgeError, BridgeRefused
 
@@ -72,64 +71,15 @@ def create_app(settings: ServeSettings, runtime: Runtime | None = None) -> FastA
     app.add_middleware(Guard, authorized=lambda scope: token_ok(header(scope, b"authorization")))
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(settings.allowed_hosts))
 
-    def controller() -> Controller:
-        assert rt.controller is not None, "runtime not started"
-        return rt.controller
-
     control = [Depends(require_token)]
     api = APIRouter(prefix="/api/v1")
 
-    @api.get("/health")
-    async def health() -> dict[str, Any]:
-        return rt.health()
-
-    @api.get("/state")
-    async def state() -> dict[str, Any]:
-        return rt.state()
-
-    @api.post("/transducer/zero", dependencies=control)
-    async def zero() -> dict[str, Any]:
-        return {"zero_counts": await rt.zero()}
-
-    @api.post("/injections", dependencies=control, status_code=201)
-    async def create(request: InjectionRequest) -> dict[str, Any]:
-        return injection_view(controller().create_injection(request))
-
-    @api.get("/injections/{injection_id}")
-    async def read(injection_id: str) -> dict[str, Any]:
-        live = controller().injections.get(injection_id)
-        return injection_view(live) if live is not None else await recorded(rt, injection_id)
-
-    @api.post("/injections/{injection_id}/start", dependencies=control)
-    async def start(injection_id: str) -> dict[str, Any]:
-        find(controller(), injection_id)
-        return injection_view(await controller().start_injection(injection_id))
-
-    @api.post("/injections/{injection_id}/pause", dependencies=control)
-    async def pause(injection_id: str) -> dict[str, Any]:
-        find(controller(), injection_id)
-        return injection_view(await controller().pause_injection(injection_id))
-
-    @api.post("/injections/{injection_id}/resume", dependencies=control)
-    async def resume(injection_id: str) -> dict[str, Any]:
-        find(controller(), injection_id)
-        return injection_view(await controller().resume_injection(injection_id))
-
-    @api.post("/injections/{injection_id}/stop", dependencies=control)
-    async def stop(injection_id: str) -> dict[str, Any]:
-        find(controller(), injection_id)
-        return injection_view(await controller().stop_injection(injection_id))
-
+    add_injection_routes(api, rt, control)
     add_record_routes(api, rt)
     add_procedure_routes(api, rt, control)
     add_calibration_routes(api, rt, control)
     add_sim_routes(api, rt, control)
     add_gravimetric_routes(api, lambda: rt.gravimetric, control)
-
-    @api.post("/alarms/acknowledge", dependencies=control)
-    async def acknowledge() -> dict[str, Any]:
-        verdict = await controller().acknowledge()
-        return {"acknowledged": None if verdict is None else verdict.kind}
 
     _telemetry_route(api, rt)
     app.include_router(api)
@@ -155,7 +105,8 @@ def _telemetry_route(api: APIRouter, rt: Runtime) -> None:
             await socket.close(code=1008)
             return
         if len(rt.bus.clients) >= MAX_TELEMETRY_CLIENTS:
-            await socket.close(code=1013)  # try again later: the loop serves a patient first
+            await socket.accept()  # then 1013 (try again later), which a client can read
+            await socket.close(code=1013)  # the loop serves a patient first
             return
         await socket.accept()
         client = rt.bus.subscribe()

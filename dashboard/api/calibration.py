@@ -4,6 +4,7 @@ the supervisor."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, HTTPException
@@ -33,12 +34,19 @@ class Verify(BaseModel):
     tolerance: Tolerance = Tolerance()
 
 
-def add_calibration_routes(api: APIRouter, rt: Runtime, control: list[Any]) -> None:
+def _session_of(rt: Runtime) -> Callable[..., CalibrationSession]:
     def session(changing: bool = False) -> CalibrationSession:
         assert rt.calibration is not None, "runtime not started"
         if changing and rt.injection_running():
             raise StateError("calibration is not possible while an injection is running")
         return rt.calibration
+
+    return session
+
+
+def add_calibration_routes(api: APIRouter, rt: Runtime, control: list[Any]) -> None:
+    """The bench calibration: zero, points against a manometer, fit, save."""
+    session = _session_of(rt)
 
     @api.get("/calibration")
     async def calibration() -> dict[str, Any]:
@@ -69,6 +77,19 @@ def add_calibration_routes(api: APIRouter, rt: Runtime, control: list[Any]) -> N
         """Least-squares fit of the points taken; look at it, then save or clear."""
         return session(True).fit().model_dump(mode="json")
 
+    @api.post("/calibration/save", dependencies=control)
+    async def save() -> dict[str, Any]:
+        record = await session(True).save_fitted()
+        await _changed(rt, "calibration_saved", record.method, procedure_zero_valid=False)
+        return record.model_dump(mode="json")
+
+    add_verification_routes(api, rt, control)
+
+
+def add_verification_routes(api: APIRouter, rt: Runtime, control: list[Any]) -> None:
+    """Verification against a reference manometer, and its stored certificates."""
+    session = _session_of(rt)
+
     @api.post("/calibration/verify/points", dependencies=control, status_code=201)
     async def verify_point(body: ReferencePoint) -> dict[str, Any]:
         """Verification: the reading with the calibration in force against the manometer."""
@@ -96,12 +117,6 @@ def add_calibration_routes(api: APIRouter, rt: Runtime, control: list[Any]) -> N
             if _stamp(c) == stamp:
                 return HTMLResponse(to_html(c))
         raise HTTPException(404, f"no verification {stamp}")
-
-    @api.post("/calibration/save", dependencies=control)
-    async def save() -> dict[str, Any]:
-        record = await session(True).save_fitted()
-        await _changed(rt, "calibration_saved", record.method, procedure_zero_valid=False)
-        return record.model_dump(mode="json")
 
 
 async def _changed(rt: Runtime, kind: str, what: str, procedure_zero_valid: bool) -> None:
