@@ -48,7 +48,7 @@ ACTIONS = (
 # a start with a fault landing inside one of its awaited pump commands
 AWAITED = ("enable_safe_mode", "set_rate_ml_min", "set_volume_ml", "clear_dispensed", "run")
 FAULTED_STARTS = tuple(f"start@{m}:{f}" for m in AWAITED for f in ("link_lost", "garbled"))
-EXAMPLES = int(os.environ.get("INJECTCTL_FUZZ_EXAMPLES", "12"))
+EXAMPLES = int(os.environ.get("INJECTCTL_FUZZ_EXAMPLES", "8"))
 REFUSALS = (StateError, CalibrationError, BridgeError, PumpError, KeyError)
 OVER_UL = 5.0
 
