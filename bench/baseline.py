@@ -19,7 +19,10 @@ AFTER_START_S = 1.0
 class ThresholdSupervisor(Supervisor):
     def _on_block(self, t: float) -> None:
         p = self.conditioner.filtered
-        if not self.infusing or t - self.infusing_since_s <= AFTER_START_S:
+        if not self.infusing:  # the same start gate as ours: a settled line
+            self.rest.add(t, p, self.conditioner.block, False)
+            return
+        if t - self.infusing_since_s <= AFTER_START_S:
             return
         if p > OCCLUSION_MMHG:
             self.trip(Verdict(VerdictKind.OCCLUSION, f"pressure over {OCCLUSION_MMHG:g}", t))

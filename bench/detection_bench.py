@@ -21,6 +21,7 @@ import json
 import multiprocessing
 import os
 import statistics
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, replace
@@ -105,6 +106,15 @@ def print_table(title: str, rows: list[dict[str, Any]]) -> None:
         )
 
 
+def _progress(done: int, total: int, elapsed_s: float) -> None:
+    """A line on stderr every 2 % (the full population runs for the best part of an hour)."""
+    step = max(1, total // 50)
+    if done % step and done != total:
+        return
+    left_s = elapsed_s / done * (total - done)
+    print(f"  {done}/{total} cases, {elapsed_s:.0f} s, about {left_s:.0f} s left", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--per-class", type=int, default=200)
@@ -123,8 +133,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not args.no_baseline:
                 jobs.append(("threshold", klass, replace(case, supervisor=ThresholdSupervisor)))
     started = time.perf_counter()
+    done: list[tuple[str, str, CaseResult]] = []
     with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
-        done = pool.map(_run, jobs, chunksize=1)
+        for outcome in pool.imap_unordered(_run, jobs, chunksize=1):
+            done.append(outcome)
+            _progress(len(done), len(jobs), time.perf_counter() - started)
     elapsed = time.perf_counter() - started
     by: dict[tuple[str, str], list[CaseResult]] = {}
     for detector, klass, result in done:

@@ -35,6 +35,7 @@ STABLE_TIMEOUT_S = 10.0
 # sending (continuous output switched on) would otherwise hold the reset for ever
 MAX_LINES_BEFORE_RESET_ANSWER = 16
 
+
 class BalanceTimeout(BalanceError, TimeoutError):
     """The balance did not answer in time."""
 

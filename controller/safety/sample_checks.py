@@ -7,7 +7,7 @@ import math
 from controller.safety.verdict import Verdict, VerdictKind
 
 RAW_FULL_SCALE = (1 << 23) - 1  # a 24-bit ADC at a rail: open or saturated
-ATMOSPHERE_MMHG = 15.0  # a reading this close to zero after a fall is a line opened to air
+ATMOSPHERE_MMHG = 15.0  # a fall that ends further below zero than this is no line's doing
 
 
 class OverPressure:
@@ -68,11 +68,13 @@ class SensorSamples:
                 {"raw": raw},
             )
         step = abs(pressure_mmhg - self._last_p)
-        to_atmosphere = pressure_mmhg < self._last_p and abs(pressure_mmhg) < ATMOSPHERE_MMHG
+        emptying = pressure_mmhg < self._last_p and pressure_mmhg > -ATMOSPHERE_MMHG
         self._last_p = pressure_mmhg
-        # a Luer coming apart empties a pressurised line to atmosphere within a millisecond:
-        # that is the leak tests' to call, not an impossible reading
-        if step > self.max_step_mmhg and not to_atmosphere:
+        # A line opened anywhere (a Luer coming apart, a crack) empties its stored volume
+        # within a millisecond, to atmosphere or to what the path before the opening holds
+        # (tens of mmHg): the leak tests' to call, not an impossible reading. A rise that
+        # fast (Q/C is at most a few hundred mmHg/s) or a fall below atmosphere is.
+        if step > self.max_step_mmhg and not emptying:
             return Verdict(
                 VerdictKind.SENSOR_FAULT,
                 f"implausible step of {step:.0f} mmHg in one sample",

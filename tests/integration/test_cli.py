@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from controller.calibration.transducer import CalibrationRecord, CalibrationStore
 from controller.system import load_config
 from drivers.ne1000 import NE1000
 from drivers.ne1000_protocol import PumpStatus
 from drivers.transducer import TransducerBridge
 from simulator.ne1000_emulator import NE1000Emulator
+from simulator.rig import SimRig
 from tests.support.bridge_helpers import Recorder
 from tests.support.cli import INJECTCTL, run_cli
 
@@ -141,3 +144,48 @@ async def test_serve_refuses_a_configuration_wider_than_the_clinical_limits(tmp_
     narrow.write_text("[limits]\nvolume_max_ml = 5\npressure_limit_mmhg = 600\n")
     config = load_config(narrow)
     assert config.limits.volume_max_ml == 5 and config.limits.pressure_limit_mmhg == 600
+
+
+async def test_inject_runs_on_the_saved_calibration_and_refuses_without_one(
+    sim_rig: SimRig, tmp_path: Path
+) -> None:
+    """Issue 16: ``inject`` once ran on the bridge's nominal gain whatever was saved. Now
+    it refuses without a calibration (unless told why), and with one it says which."""
+    cal_dir = tmp_path / "calibrations"
+    ports = [
+        "--pump-port",
+        sim_rig.pump_port,
+        "--transducer-port",
+        sim_rig.bridge_port,
+        "--db",
+        str(tmp_path / "record.sqlite"),
+        "--cal-dir",
+        str(cal_dir),
+    ]
+    run = [
+        "inject",
+        *ports,
+        "--volume-ml",
+        "0.5",
+        "--rate-ml-min",
+        "5",
+        "--checklist-confirmed",
+        "--assume-zeroed",
+        "calibration test",
+    ]
+    code, out, err = await run_cli(*run, timeout_s=60)
+    assert code != 0 and "no saved calibration" in out + err
+    assert sim_rig.plant.delivered_ml == 0.0
+    core = sim_rig.bridge.core
+    saved = CalibrationRecord(
+        device_id=core.device_id,
+        method="span",
+        created_utc=datetime.now(UTC),
+        zero_counts=float(core.nominal_zero),
+        gain_counts_per_mmhg=core.nominal_gain * 1.01,
+    )
+    CalibrationStore(cal_dir).save(saved)
+    code, out, err = await run_cli(*run, timeout_s=90)
+    assert code == 0, out + err
+    assert "calibration: span of" in out and "uncalibrated" not in out
+    assert sim_rig.true_delivered_ml() == pytest.approx(0.5, abs=0.01)

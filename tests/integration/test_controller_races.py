@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -194,6 +195,31 @@ async def test_an_alarm_while_idle_belongs_to_no_injection(sim_rig: SimRig, tmp_
         await controller.recorder.sync()
         rows = await controller.recorder.read(read_rows, "SELECT injection_id, kind FROM alarms")
         assert [(r["injection_id"], r["kind"]) for r in rows] == [(None, "link_lost")]
+
+
+async def test_nothing_reads_a_catalog_between_arming_and_run(
+    sim_rig: SimRig, tmp_path: Path
+) -> None:
+    """Issue 18.13: catalog TOML was re-read on the loop between arming and RUN (a slow
+    disk then delays the start with the watchdogs armed, and an edited file changes what
+    was checked). The path is resolved once, at creation: the start opens no TOML."""
+    opened: list[str] = []
+    watching = [False]
+
+    def audit(event: str, args: tuple[Any, ...]) -> None:
+        if watching[0] and event == "open" and str(args[0]).endswith(".toml"):
+            opened.append(str(args[0]))
+
+    sys.addaudithook(audit)  # for the life of the process; it only looks while watching
+    async with controller_on(sim_rig, tmp_path / "db.sqlite") as controller:
+        injection = controller.create_injection(request(0.5, 5.0))
+        watching[0] = True
+        try:
+            await controller.start_injection(injection.id)
+        finally:
+            watching[0] = False
+        assert opened == []
+        await controller.stop_injection(injection.id)
 
 
 async def _acknowledge(rig: SimRig, controller: Controller) -> None:

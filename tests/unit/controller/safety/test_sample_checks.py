@@ -43,3 +43,9 @@ def test_a_line_emptying_to_atmosphere_in_a_millisecond_is_not_an_impossible_rea
     assert detector.on_sample(0.001, 2.0, 2) is None
     detector.on_sample(0.002, 3.0, 3)
     assert detector.on_sample(0.003, 190.0, 4) is not None  # back up: impossible
+    opened_upstream = SensorSamples()  # the bench found a Luer called a sensor fault so
+    opened_upstream.on_sample(0.0, 200.0, 1)
+    assert opened_upstream.on_sample(0.001, 33.0, 2) is None  # what the syringe side holds
+    below_air = SensorSamples()
+    below_air.on_sample(0.0, 200.0, 1)
+    assert below_air.on_sample(0.001, -40.0, 2) is not None  # no line falls below air
