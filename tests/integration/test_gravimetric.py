@@ -4,6 +4,7 @@ the simulator's clock running the two-hour protocol in seconds."""
 from __future__ import annotations
 
 import itertools
+import statistics
 from collections.abc import Callable
 from pathlib import Path
 
@@ -57,7 +58,12 @@ async def test_the_iec_protocol_finds_the_bore_error_and_draws_the_trumpet(tmp_p
     assert report.iec_conforming and len(report.samples) == 241
     times = [s.t_s for s in report.samples]
     assert times[0] == 0.0  # the weight at the pump's start, on the test's own time
-    assert all(abs(b - a - 30.0) < 3.0 for a, b in itertools.pairwise(times))
+    # every 30 s of the test's time; at 600x that is 50 ms of real time, and the loop's
+    # few-ms jitter moves single samples by a few seconds (the analysis uses the actual
+    # times), so: the median on the period, every interval within 20 % of it
+    gaps = [round(b - a, 2) for a, b in itertools.pairwise(times)]
+    assert statistics.median(gaps) == pytest.approx(30.0, abs=0.5)
+    assert all(abs(g - 30.0) < 6.0 for g in gaps), [g for g in gaps if abs(g - 30.0) >= 6.0]
     # the simulated syringe's bore is 0.4 % larger than nominal; the lead screw wobbles
     assert report.mean_error_pct == pytest.approx(0.4, abs=0.25)
     spreads = [t.max_error_pct - t.min_error_pct for t in report.trumpet]

@@ -96,7 +96,7 @@ TOKEN_ONLY = AUTH["Authorization"].removeprefix("Bearer ")  # the token without 
             {"kind": "occlusion", "params": {"at_rig_s": 1}},
             "params.at_rig_s: not a fault parameter",
         ),
-        ("post", "/api/v1/sim/faults", {"kind": "leak", "params": {"kind": "x"}}, "params.kind"),
+        ("post", "/api/v1/sim/faults", {"kind": "leak", "params": {"kind": 1}}, "params.kind"),
         ("put", "/api/v1/sim/stopcock", {"to": "reference"}, "reference_mmhg"),
         ("post", "/api/v1/injections", {**BODY, "aliquots": 13}, "aliquots"),
         ("post", "/api/v1/injections", {**BODY, "syringe": "nope"}, "syringe"),
