@@ -23,27 +23,7 @@ from controller.records.recorder import Recorder
 from controller.recovery import recover_interrupted
 from drivers.transducer_link import InterlockReleaseRefused
 from simulator.rig import SimRig
-from tests.support.controller_rig import controller_on, request
-
-Step = Callable[..., Awaitable[Any]]
-
-
-def fault_inside(
-    controller: Controller, method: str, fault: Callable[[], Awaitable[None]], *, before: bool
-) -> None:
-    """Make the pump driver's ``method`` run ``fault`` just before or just after its own
-    exchange with the pump: the fault lands exactly at that await of the start."""
-    original: Step = getattr(controller.pump, method)
-
-    async def with_fault(*args: Any, **kwargs: Any) -> Any:
-        if before:
-            await fault()
-        result = await original(*args, **kwargs)
-        if not before:
-            await fault()
-        return result
-
-    setattr(controller.pump, method, with_fault)
+from tests.support.controller_rig import controller_on, fault_inside, infusing, request
 
 
 def link_lost_now(rig: SimRig, controller: Controller) -> Callable[[], Awaitable[None]]:
@@ -70,8 +50,11 @@ async def test_a_trip_during_the_start_keeps_the_pump_from_running(
 ) -> None:
     async with controller_on(sim_rig, tmp_path / "db.sqlite") as controller:
         injection = controller.create_injection(request(1.0, 3.0))
-        fault_inside(controller, method, link_lost_now(sim_rig, controller), before=before)
-        with pytest.raises(StartRefused, match=r"link_lost|the pump was stopped"):
+        fault = link_lost_now(sim_rig, controller)
+        with (
+            fault_inside(controller, method, fault, before=before),
+            pytest.raises(StartRefused, match=r"link_lost|the pump was stopped"),
+        ):
             await controller.start_injection(injection.id)
         assert controller.alarm is not None and controller.alarm.kind == "link_lost"
         assert injection.state is State.ALARM
@@ -111,9 +94,7 @@ async def test_a_pump_that_answers_garbage_is_a_fault_not_a_silent_watch(
     sim_rig: SimRig, tmp_path: Path
 ) -> None:
     async with controller_on(sim_rig, tmp_path / "db.sqlite") as controller:
-        injection = controller.create_injection(request(2.0, 3.0))
-        await controller.start_injection(injection.id)
-        await sim_rig.until(lambda: sim_rig.plant.delivered_ml > 0.05)
+        injection = await infusing(controller, sim_rig)
         sim_rig.inject("pump_corrupt", count=40)  # more than the retries of any query
         await sim_rig.until(lambda: injection.state is State.ALARM, timeout_s=5)
         assert injection.alarm is not None
@@ -126,9 +107,7 @@ async def test_stop_on_a_pump_that_does_not_confirm_ends_with_the_interlock(
     sim_rig: SimRig, tmp_path: Path
 ) -> None:
     async with controller_on(sim_rig, tmp_path / "db.sqlite") as controller:
-        injection = controller.create_injection(request(2.0, 3.0))
-        await controller.start_injection(injection.id)
-        await sim_rig.until(lambda: sim_rig.plant.delivered_ml > 0.05)
+        injection = await infusing(controller, sim_rig)
         sim_rig.pump.faults.go_silent()  # the cable cut: STP is never answered
         stopped = await controller.stop_injection(injection.id)  # no exception, no 500
         assert stopped.state is State.ALARM
@@ -147,8 +126,10 @@ async def test_a_start_that_fails_half_way_leaves_nothing_armed_or_moving(
         async def garbled() -> None:
             sim_rig.pump.faults.corrupt_next_reply(3)  # every attempt of this set
 
-        fault_inside(controller, "set_rate_ml_min", garbled, before=True)
-        with pytest.raises(StartRefused, match="the start failed and the pump was stopped"):
+        with (
+            fault_inside(controller, "set_rate_ml_min", garbled),
+            pytest.raises(StartRefused, match="the start failed and the pump was stopped"),
+        ):
             await controller.start_injection(injection.id)
         assert controller.alarm is not None and controller.alarm.kind == "pump_fault"
         assert injection.state is State.ALARM and not controller.supervisor.infusing

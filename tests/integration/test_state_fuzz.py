@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, event, given, settings
@@ -28,7 +27,7 @@ from drivers.ne1000_protocol import PumpError
 from drivers.transducer_link import BridgeError
 from simulator.rig import SimRig
 from simulator.scenario import load_scenario
-from tests.support.controller_rig import request, wired_controller
+from tests.support.controller_rig import fault_inside, request, wired_controller
 
 ACTIONS = (
     "create",
@@ -75,7 +74,7 @@ async def _act(action: str, rig: SimRig, controller: Controller) -> None:
         if injection is None:
             raise KeyError("nothing created yet")
         method, fault = action.removeprefix("start@").split(":")
-        with _fault_inside(controller, method, _fault(fault, rig, controller)):
+        with fault_inside(controller, method, _fault(fault, rig, controller)):
             await controller.start_injection(injection.id)
     elif action == "settle":
         with contextlib.suppress(TimeoutError):
@@ -99,22 +98,6 @@ def _fault(kind: str, rig: SimRig, controller: Controller) -> Callable[[], Await
         rig.pump.faults.corrupt_next_reply(3)  # every attempt of the command
 
     return link_lost if kind == "link_lost" else garbled
-
-
-@contextlib.contextmanager
-def _fault_inside(controller: Controller, method: str, fault: Callable[[], Awaitable[None]]) -> Any:
-    """The fault fires just before the pump driver's ``method`` talks to the pump."""
-    original = getattr(controller.pump, method)
-
-    async def with_fault(*args: Any, **kwargs: Any) -> Any:
-        await fault()
-        return await original(*args, **kwargs)
-
-    setattr(controller.pump, method, with_fault)
-    try:
-        yield
-    finally:
-        delattr(controller.pump, method)
 
 
 def _check_tasks(controller: Controller) -> None:

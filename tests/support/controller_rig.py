@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
+from typing import Any
 
 from bench.hil import operated, system_settings
 from controller.config import ControllerConfig
 from controller.controller import Controller
-from controller.injection import InjectionRequest
+from controller.injection import Injection, InjectionRequest
 from controller.system import build_system
 from drivers.transducer import TransducerBridge
+from simulator.rig import SimRig
 
 
 @asynccontextmanager
@@ -63,3 +65,41 @@ async def recheck_on(event: asyncio.Event, done: Callable[[], bool], timeout_s: 
         while not done():
             event.clear()
             await event.wait()
+
+
+@contextmanager
+def fault_inside(
+    controller: Controller,
+    method: str,
+    fault: Callable[[], Awaitable[None]],
+    *,
+    before: bool = True,
+) -> Iterator[None]:
+    """Make the pump driver's ``method`` run ``fault`` just before (or after) its own
+    exchange with the pump, so the fault lands exactly at that await of a start; the
+    driver's own method is back once the block ends."""
+    original = getattr(controller.pump, method)
+
+    async def with_fault(*args: Any, **kwargs: Any) -> Any:
+        if before:
+            await fault()
+        result = await original(*args, **kwargs)
+        if not before:
+            await fault()
+        return result
+
+    setattr(controller.pump, method, with_fault)
+    try:
+        yield
+    finally:
+        delattr(controller.pump, method)
+
+
+async def infusing(
+    controller: Controller, rig: SimRig, volume_ml: float = 2.0, rate_ml_min: float = 3.0
+) -> Injection:
+    """An injection started and delivering (0.05 mL in), for a fault to land on."""
+    injection = controller.create_injection(request(volume_ml, rate_ml_min))
+    await controller.start_injection(injection.id)
+    await rig.until(lambda: rig.plant.delivered_ml > 0.05)
+    return injection
