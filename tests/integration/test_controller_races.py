@@ -87,7 +87,8 @@ async def test_acknowledge_waits_for_the_last_stop_and_the_next_injection_keeps_
         await sim_rig.until(lambda: second.state is State.COMPLETED, timeout_s=30)
         assert controller.alarm is None
         assert second.delivered_ml == pytest.approx(0.5, abs=0.01)
-        assert not sim_rig.pump.model.safe_mode  # disarmed by its own finish
+        # disarmed by its own finish, which follows the state it reports
+        await sim_rig.until(lambda: not sim_rig.pump.model.safe_mode, timeout_s=5)
 
 
 async def test_a_pump_that_answers_garbage_is_a_fault_not_a_silent_watch(
