@@ -66,6 +66,7 @@ bench: $(STAMP)
 soak: $(STAMP)
 	$(BIN)/python -m bench.chaos_bench --runs 30
 	INJECTCTL_FUZZ_EXAMPLES=300 $(BIN)/pytest -q tests/integration/test_state_fuzz.py --hypothesis-show-statistics
+	INJECTCTL_API_FUZZ_EXAMPLES=100 $(BIN)/pytest -q tests/system/test_api_fuzz.py
 
 clean:
 	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .hypothesis

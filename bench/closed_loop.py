@@ -79,6 +79,8 @@ class CaseResult:
     error: str | None = None
     peak_mmhg: float = 0.0  # the true line pressure's highest, at the transducer
     rate_changes: int = 0  # pressure-limited mode: the rates sent to the pump
+    # the compliance: what the catalogs said, what the start-up fit measured, the truth
+    compliance_ml_per_mmhg: dict[str, float] = field(default_factory=dict)
 
     @property
     def false_alarm(self) -> bool:
@@ -287,4 +289,14 @@ def _result(
         error=error,
         peak_mmhg=float(peak),
         rate_changes=changes,
+        compliance_ml_per_mmhg=_compliance(controller, p.c_line),
     )
+
+
+def _compliance(controller: Controller, true_ml_per_mmhg: float) -> dict[str, float]:
+    estimate = controller.supervisor.compliance
+    return {
+        "prior": estimate.prior,
+        "measured": estimate.value if estimate.measured else float("nan"),
+        "true": true_ml_per_mmhg,
+    }

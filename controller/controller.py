@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-from controller import device_ops
+from controller import delivery, device_ops
 from controller.config import ControllerConfig
 from controller.injection import FINAL, Injection, InjectionRequest, State, StateError
 from controller.managed_rate import ManagedRate
@@ -195,6 +195,7 @@ class Controller:
 
     async def start_injection(self, injection_id: str) -> Injection:
         injection = self._get(injection_id)
+        await delivery.confirm_last(self)  # the last one's count, before this start clears it
         why = self.why_not_startable(injection)
         if why is not None:
             raise StartRefused(why)
@@ -289,7 +290,7 @@ class Controller:
             return injection  # the stop path took it
         injection.move(State.PAUSED)
         with contextlib.suppress(PumpError):
-            injection.fill_delivered_ml = await device_ops.net_dispensed_ml(self.pump)
+            await device_ops.read_delivery(self.pump, injection)
         await self.record(injection, "paused", delivered_ml=injection.delivered_ml)
         return injection
 
@@ -309,7 +310,7 @@ class Controller:
             return injection  # the stop path took it (the pump did not confirm)
         self.supervisor.end_injection()
         with contextlib.suppress(PumpError):
-            injection.fill_delivered_ml = await device_ops.net_dispensed_ml(self.pump)
+            await device_ops.read_delivery(self.pump, injection)
         injection.move(State.STOPPED)
         await self.finish(injection, "stopped_by_operator")
         return injection
@@ -324,6 +325,7 @@ class Controller:
     async def acknowledge(self) -> Verdict | None:
         """Clear the latched alarm; refused (``BridgeRefused``) while the bridge sees the
         cause, and while the last stop is still being handled (relief, the record)."""
+        await delivery.confirm_last(self)  # the pump answers again: its count, first
         if self.alarm is None:
             return None
         if self.stop_path.busy:

@@ -13,6 +13,7 @@ from controller.calibration.transducer import collect_raw, still_reading
 from controller.procedure.fluid_path import FluidPath
 from controller.records.recorder import utc_now
 from controller.safety.line_model import LinePrior
+from drivers.clock import now_s
 from drivers.ne1000 import NE1000
 from drivers.ne1000_protocol import Direction, PumpError
 from drivers.transducer import Scale, TransducerBridge
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from controller.injection import Injection
 
 MIN_FILL_ML = 0.001
+DIS_RESOLUTION_ML = 1e-4  # DIS has four digits
 
 
 def stop_now(pump: NE1000, bridge: TransducerBridge, why: str) -> None:
@@ -69,6 +71,14 @@ async def net_dispensed_ml(pump: NE1000) -> float:
     withdrawn (a relief's momentary reverse included)."""
     infused, withdrawn = await pump.dispensed_ml()
     return infused - withdrawn
+
+
+async def read_delivery(pump: NE1000, injection: Injection) -> None:
+    """The fill's net plunger travel from the pump, and when it was read (what an estimate
+    starts from if the pump goes quiet before the next reading)."""
+    injection.fill_delivered_ml = await net_dispensed_ml(pump)
+    injection.dis_read_mono_s = now_s()
+    injection.delivery_estimate = None
 
 
 def line_prior(path: FluidPath) -> LinePrior:

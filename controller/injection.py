@@ -96,6 +96,10 @@ class Injection:
     alarm_utc: str | None = None
     waiting_for: str | None = None
     rate_now_ml_min: float | None = None  # pressure-limited mode: what the pump runs at
+    dis_read_mono_s: float = 0.0  # when fill_delivered_ml was last read from the pump
+    # set when the pump went quiet before its last reading: fill_delivered_ml is then the
+    # estimate, and this says from what (``delivery.py``)
+    delivery_estimate: dict[str, Any] | None = None
     events: list[dict[str, Any]] = field(default_factory=list)
 
     @property

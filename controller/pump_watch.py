@@ -14,12 +14,11 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from controller import device_ops
+from controller.device_ops import DIS_RESOLUTION_ML
 from controller.injection import Injection, State
 from drivers.clock import now_s
 from drivers.ne1000_link import PumpLinkLost, PumpTimeout
 from drivers.ne1000_protocol import PumpAlarmRaised, PumpError
-
-DIS_RESOLUTION_ML = 1e-4  # DIS has four digits: the target reached, to its last one
 
 if TYPE_CHECKING:
     from controller.controller import Controller
@@ -50,7 +49,7 @@ class PumpWatch:
     async def _poll_once(self) -> None:
         c, injection = self.c, self.injection
         status = await c.pump.status()
-        injection.fill_delivered_ml = await device_ops.net_dispensed_ml(c.pump)
+        await device_ops.read_delivery(c.pump, injection)
         if injection.state is not State.RUNNING:
             return
         if c.managed is not None:

@@ -16,7 +16,7 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
-from controller import device_ops, relief
+from controller import delivery, device_ops, relief
 from controller.injection import FINAL, Injection, State
 from controller.records.recorder import utc_now
 from controller.safety.verdict import Verdict, VerdictKind
@@ -49,7 +49,10 @@ class StopPath:
         device_ops.stop_now(c.pump, c.bridge, f"{verdict.kind}: {verdict.detail}")
         c.alarm = verdict
         injection = self._affected()
+        rate_ml_min = 0.0  # what the pump was running at when the interlock went out
         if injection is not None:
+            if injection.state is State.RUNNING and not c.starting:
+                rate_ml_min = injection.rate_now_ml_min or injection.request.rate_ml_min
             injection.alarm, injection.alarm_utc = verdict, utc_now()
             injection.move(
                 State.INTERRUPTED if verdict.kind is VerdictKind.RECORDING_FAILED else State.ALARM
@@ -62,7 +65,7 @@ class StopPath:
                 verdict.values,
                 verdict.t_mono_s,
             )
-        self.handling = c.spawn(self.after_trip(injection, verdict), "after-trip")
+        self.handling = c.spawn(self.after_trip(injection, verdict, rate_ml_min), "after-trip")
 
     def _affected(self) -> Injection | None:
         """The injection this verdict stops: the active one, if it is starting, running or
@@ -87,8 +90,11 @@ class StopPath:
                 self.on_trip(Verdict(VerdictKind.SOFTWARE_FAULT, detail, now_s()))
 
     # ------------------------------------------------------------ off the control path
-    async def after_trip(self, injection: Injection | None, verdict: Verdict) -> None:
-        """Confirm the stop, relieve a blockage, finish the record, whatever fails."""
+    async def after_trip(
+        self, injection: Injection | None, verdict: Verdict, rate_ml_min: float = 0.0
+    ) -> None:
+        """Confirm the stop, relieve a blockage, read what was delivered (estimate it if the
+        pump does not answer), finish the record, whatever fails."""
         c = self.c
         notes: dict[str, Any] = {}
         try:
@@ -100,8 +106,13 @@ class StopPath:
                 )
                 injection.note("pressure_relief", **notes["relief"])
             if injection is not None:
-                with contextlib.suppress(PumpError):
-                    injection.fill_delivered_ml = await device_ops.net_dispensed_ml(c.pump)
+                try:
+                    await device_ops.read_delivery(c.pump, injection)
+                except PumpError:
+                    if rate_ml_min > 0:
+                        notes["delivered"] = delivery.estimate_unread(
+                            injection, rate_ml_min, verdict.t_mono_s
+                        )
         except Exception as exc:  # recorded; the injection is finished all the same
             log.exception("handling the stop after %s", verdict.kind)
             notes["handling_error"] = f"{type(exc).__name__}: {exc}"

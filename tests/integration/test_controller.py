@@ -148,6 +148,38 @@ async def test_a_device_that_goes_quiet_stops_the_infusion(
         sim_rig.pump.faults.clear()
 
 
+async def test_a_pump_that_goes_quiet_leaves_an_estimated_volume_confirmed_when_it_answers(
+    sim_rig: SimRig, tmp_path: Path
+) -> None:
+    """The pump's count cannot be read after the stop: the record carries the last reading
+    plus the rate until the interlock, said to be an estimate, within a few uL of the
+    plunger's true travel; once the pump answers, the acknowledgement reads its count and
+    the record takes it."""
+    async with controller_on(sim_rig, tmp_path / "db.sqlite") as controller:
+        injection = controller.create_injection(request(2.0, 3.0))
+        await controller.start_injection(injection.id)
+        await sim_rig.until(lambda: sim_rig.plant.delivered_ml > 0.05)
+        sim_rig.inject("pump_silence", duration_s=60.0)
+        await sim_rig.until(lambda: injection.state is State.ALARM, timeout_s=5)
+        await sim_rig.until(lambda: not controller.stop_path.busy, timeout_s=15)
+        true_ml = sim_rig.true_delivered_ml()
+        estimate = injection.delivery_estimate
+        assert estimate is not None and estimate["source"].startswith("estimated")
+        assert estimate["last_reading_ml"] < true_ml  # the pump ran on after its last reading
+        assert abs(injection.delivered_ml - true_ml) < 0.005
+        finished = [e for e in injection.events if e["kind"] == "alarm"][-1]
+        assert finished["delivered"] == estimate
+        sim_rig.pump.faults.clear()
+        await controller.acknowledge()
+        assert injection.delivery_estimate is None
+        confirmed = [e for e in injection.events if e["kind"] == "delivery_confirmed"]
+        assert confirmed and confirmed[0]["confirmed"] is True
+        assert injection.delivered_ml == pytest.approx(true_ml, abs=2e-4)  # the pump's count
+        await controller.recorder.sync()
+        rows = await controller.recorder.read(read_rows, "SELECT delivered_ml FROM injections")
+        assert rows[0][0] == pytest.approx(injection.delivered_ml, abs=1e-6)
+
+
 async def test_the_interlock_is_asserted_even_when_the_pumps_port_is_already_closing(
     sim_rig: SimRig, tmp_path: Path
 ) -> None:

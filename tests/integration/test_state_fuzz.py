@@ -132,6 +132,7 @@ def _check(rig: SimRig, controller: Controller, started_ml: float) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(60 + 20 * EXAMPLES)  # the whole run, not each sequence (about 5 s each)
 @settings(
     max_examples=EXAMPLES,
     deadline=None,
