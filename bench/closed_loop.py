@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from controller.calibration.transducer import NotStill
 from controller.config import ControllerConfig
 from controller.controller import Controller, StartRefused
 from controller.injection import FINAL, Injection, InjectionRequest, State
@@ -174,11 +175,18 @@ async def _operate(case: Case, rig: SimRig, controller: Controller) -> CaseResul
 
 
 async def _zero(rig: SimRig, controller: Controller, op: Operator) -> None:
-    """Stopcock to air, wait, zero, stopcock back to the patient."""
+    """Stopcock to air, wait, zero, stopcock back to the patient. Refused as not still,
+    the operator does what the message says: more samples (twice as many, twice at most)."""
     rig.plant.stopcock_to_air = True
     await _sleep(rig, op.air_s)
     try:
-        await controller.zero_transducer(samples=op.zero_samples)
+        for attempt in range(3):
+            try:
+                await controller.zero_transducer(samples=op.zero_samples * 2**attempt)
+                return
+            except NotStill:
+                if attempt == 2:
+                    raise
     finally:
         rig.plant.stopcock_to_air = False
 

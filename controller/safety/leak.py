@@ -26,7 +26,10 @@ FLOOR_OF_NEEDLE = 0.6  # of the catalog's Q x R: viscosity and bore are never th
 FLOOR_MARGIN_MMHG = 2.0
 FLOOR_NOISE_SIGMAS = 4.0
 FLOOR_PERSIST_S = 0.15
-ARMED_ABOVE_MMHG = 2.0  # the floor is armed once the line has stood this far above it ...
+# the floor is armed once the line has stood this far above it, a whole breathing envelope
+# more (armed on a breath's crest, the line's mean may still be under the floor, and the
+# next trough below it: the population bench found that at 0.2 mL/min on a long start) ...
+ARMED_ABOVE_MMHG = 2.0
 ARMED_FOR_S = 0.2  # ... for this long (the start's ramp is not a leak)
 FALL_PERSIST_S = 0.05
 COLLAPSE_AFTER_S = 0.3  # the pump's first movement after RUN
@@ -60,7 +63,8 @@ class NeedleFloor:
             - FLOOR_MARGIN_MMHG
         )
         if not self._armed:
-            self._armed = self._above.holds(t, block_mmhg > self.floor_mmhg + ARMED_ABOVE_MMHG)
+            armed_at = self.floor_mmhg + line.envelope + ARMED_ABOVE_MMHG
+            self._armed = self._above.holds(t, block_mmhg > armed_at)
             return None
         if not self._below.holds(t, block_mmhg < self.floor_mmhg):
             return None

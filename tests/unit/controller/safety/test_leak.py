@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from controller.safety.verdict import VerdictKind
+from simulator.plant.artifacts import ArtifactConfig
 from simulator.plant.model import Plant
+from simulator.plant.spread import TruthSpread
 from tests.support.line_signal import LineCase, feed, latency
 
 
@@ -60,4 +62,32 @@ def test_the_pump_stopping_at_its_target_is_not_a_leak() -> None:
     """The line falls when the pump reaches its volume: the downward tests rest from
     half a second before the fill's end by the rate."""
     verdict, _ = feed(LineCase(rate_ml_min=3.0, run_s=25.0, stop_s=15.0))
+    assert verdict is None, verdict
+
+
+def test_a_slow_start_under_deep_breathing_is_not_a_leak_when_a_trough_follows_a_crest() -> None:
+    """The population bench's false leak (issue 17): 0.2 mL/min of a viscous drug through a
+    fine needle, a soft line, breathing of 4.6 mmHg amplitude. The line rises for half a
+    minute; a breath's crest once stood above the needle's floor and armed it while the
+    line's mean was still below, and the next trough was called a leak. The floor is armed
+    a whole envelope above itself."""
+    spread = TruthSpread(
+        compliance_factor=(1.54, 1.54),
+        viscosity_factor=(1.06, 1.06),
+        tissue_resistance_factor=(1.78, 1.78),
+        interstitial_factor=(0.46, 0.46),
+    )
+    breathing = ArtifactConfig(
+        respiration_mmhg=4.6, respiration_hz=0.3, cardiac_mmhg=1.2, cardiac_hz=1.5
+    )
+    case = LineCase(
+        rate_ml_min=0.2,
+        needle="22g-90mm",
+        drug="mab-150",
+        artifacts=breathing,
+        truth=spread,
+        rest_s=40.0,  # a soft line behind a fine needle settles slowly
+        run_s=40.0,
+    )
+    verdict, _ = feed(case)
     assert verdict is None, verdict
