@@ -136,7 +136,17 @@ async def _plan_and_start(
     controller = runtime.controller
     await served.until(lambda: controller.supervisor.rest_status().settled, 60)
     await expect(page.locator("#line-settling")).to_be_hidden(timeout=5_000)
-    await page.click("#start")
+    # the operator presses START, and again while the page says the line is still settling
+    # (the rest detector's breath-averaged rate can flick back over its limit a moment after
+    # "settled": a known defect of issue 17's rest estimator; the refusal itself is right)
+    message = page.locator("#message")
+    for _attempt in range(10):
+        await page.evaluate("document.getElementById('message').textContent = 'pressed'")
+        await page.click("#start")
+        await expect(message).not_to_have_text("pressed", timeout=5_000)  # the start's answer
+        if "still settling" not in (await message.text_content() or ""):
+            break
+        await served.until(lambda: controller.supervisor.rest_status().settled, 60)
     await expect(page.locator("#message")).to_have_text("", timeout=5_000)
     await expect(page.locator("#state-badge")).to_have_text("running", timeout=5_000)
 
