@@ -16,7 +16,7 @@ BIN = Path(sys.executable).parent
 EXAMPLES = int(os.environ.get("INJECTCTL_API_FUZZ_EXAMPLES", "6"))
 
 
-@pytest.mark.timeout(240 + 10 * EXAMPLES)  # 15 examples: two minutes alone here
+@pytest.mark.timeout(240 + 10 * EXAMPLES)  # 6 examples: about 85 s alone on this machine
 async def test_schemathesis_finds_no_server_error(tmp_path: Path) -> None:
     env = {**os.environ, "INJECTCTL_TOKEN": "fuzz-token"}
     serve = await asyncio.create_subprocess_exec(
