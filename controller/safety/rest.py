@@ -42,7 +42,7 @@ class RestStatus:
     envelope_mmhg: float  # peak to peak of the artifacts around that average
     rate_mmhg_s: float  # how fast the averaged pressure still moves
     span_s: float  # how long the line has been at rest (as far as this window sees)
-    period_blocks: int  # the breathing period found (0: no rhythm)
+    period_blocks: int  # the breathing period last found in this rest (0: none yet)
 
     def why_not_settled(self) -> str:
         if self.span_s < MIN_REST_S:
@@ -61,6 +61,10 @@ class Rest:
         self._blocks: deque[float] = deque(maxlen=size)
         self._held: deque[bool] = deque(maxlen=size)
         self._status: RestStatus | None = None  # computed once per block, for any caller
+        # the breathing period last found in this rest: averaging keeps that length while a
+        # window with an irregular breath shows no clear rhythm, so the breath-averaged rate
+        # does not jump to a 2 s average that leaves half a breath in it
+        self._breath_blocks = 0
 
     def add(self, t: float, filtered_mmhg: float, block_mmhg: float, held: bool) -> None:
         """One 10 ms block at rest; ``held``: a handling spike is near it."""
@@ -72,6 +76,7 @@ class Rest:
 
     def clear(self) -> None:
         self._status = None
+        self._breath_blocks = 0
         for ring in (self._t, self._filtered, self._blocks, self._held):
             ring.clear()
 
@@ -90,7 +95,9 @@ class Rest:
             level = float(x[-1]) if x.size else 0.0
             return RestStatus(False, level, DEFAULT_ENVELOPE_MMHG, 0.0, self.span_s, 0)
         found = breathing_period(detrended(x[-round(10.0 / BLOCK_S) :]))
-        period = found[0] if found else round(NO_RHYTHM_AVERAGE_S / BLOCK_S)
+        if found:
+            self._breath_blocks = found[0]
+        period = self._breath_blocks or round(NO_RHYTHM_AVERAGE_S / BLOCK_S)
         period = min(period, x.size // 2)
         averaged = np.convolve(x, np.ones(period) / period, mode="valid")
         lag = min(period, averaged.size - 1)
@@ -99,7 +106,7 @@ class Rest:
         allowed = SETTLED_MMHG_PER_S + SETTLED_PER_ENVELOPE * envelope
         settled = self.span_s >= MIN_REST_S and abs(rate) <= allowed
         return RestStatus(
-            settled, float(averaged[-1]), envelope, rate, self.span_s, found[0] if found else 0
+            settled, float(averaged[-1]), envelope, rate, self.span_s, self._breath_blocks
         )
 
     def _envelope(self, x: FloatArray, averaged: FloatArray, period: int) -> float:

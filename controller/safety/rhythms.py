@@ -39,12 +39,22 @@ def breathing_period(rest_mmhg: Sequence[float] | FloatArray) -> tuple[int, floa
     lags = np.arange(low // 2, high + 1)
     energy = np.sqrt(squares[n - lags] * (squares[n] - squares[lags]))
     r = np.divide(products[lags], energy, out=np.zeros(lags.size), where=energy > 0)
-    best = int(np.argmax(r[lags >= low])) + int(np.count_nonzero(lags < low))
-    period = int(lags[best])
-    half = r[period // 2 - lags[0]] if period // 2 >= lags[0] else 1.0
-    if r[best] < MIN_BREATH_CORRELATION or half > MAX_HALF_PERIOD_CORRELATION:
-        return None
-    return period, float(r[best])
+    first = int(np.count_nonzero(lags < low))
+    inner = r[first:]
+    rising_end = [r.size - 1] if inner.size > 1 and inner[-1] > inner[-2] else []
+    peaks = first + 1 + np.flatnonzero((inner[1:-1] >= inner[:-2]) & (inner[1:-1] >= inner[2:]))
+    peaks = np.concatenate((peaks, rising_end)).astype(int)  # a period at the longest lag
+    # the strongest peak that is a rhythm: at a long lag the two overlapping stretches are
+    # short and may correlate better by chance than the true period (half-way, such a lag is
+    # positively correlated); taking it alone refused a clear breath in one window of three
+    for best in sorted(peaks.tolist(), key=lambda k: -r[k]):
+        if r[best] < MIN_BREATH_CORRELATION:
+            break
+        period = int(lags[best])
+        half = r[period // 2 - lags[0]] if period // 2 >= lags[0] else 1.0
+        if half <= MAX_HALF_PERIOD_CORRELATION:
+            return period, float(r[best])
+    return None
 
 
 def heart_period(rest_blocks: Sequence[float] | FloatArray, held: npt.ArrayLike = ()) -> int:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from controller.safety.breath_comb import BreathComb
-from controller.safety.rhythms import breathing_period
+from controller.safety.rhythms import breathing_period, detrended
 from controller.safety.timebase import BLOCK_S
 from controller.safety.verdict import Verdict
 from simulator.plant.artifacts import ArtifactConfig, Artifacts
@@ -98,3 +98,14 @@ def test_irregular_breathing_is_continuous_deterministic_and_within_its_spread()
     assert periods.min() > 4.0 * 0.85 - 0.01 and periods.max() < 4.0 * 1.15 + 0.01
     assert periods.std() > 0.1  # it does vary
     assert 2.5 < np.max(np.abs(values)) < 3.0 * 1.15 + 1e-9
+
+
+def test_the_period_is_a_rhythm_not_a_chance_peak_at_a_long_lag() -> None:
+    """At a long lag the two overlapping stretches are short and may correlate better by
+    chance than the true period does; that lag, half-way positively correlated, is no
+    rhythm, and taking it refused a clear 4 s breath in one window of three."""
+    values = pressure(BREATHING, 30.0)
+    windows = [detrended(values[end - 1000 : end]) for end in range(1000, 3000, 25)]
+    periods = [breathing_period(window) for window in windows]  # as the rest looks
+    assert all(found is not None for found in periods)
+    assert {round(found[0] * BLOCK_S) for found in periods if found} == {4}
