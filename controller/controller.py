@@ -28,6 +28,7 @@ from controller.procedure.admission import admit
 from controller.procedure.plan import next_sector
 from controller.pump_watch import PumpWatch
 from controller.records import queries
+from controller.records.actors import controller_context
 from controller.records.recorder import Recorder
 from controller.recovery import recover_interrupted
 from controller.safety.supervisor import Supervisor
@@ -131,8 +132,9 @@ class Controller:
 
     def spawn(self, coro: Coroutine[Any, Any, T], name: str) -> asyncio.Task[T]:
         """A background task this controller owns: awaited at close; if it dies of an
-        exception, that is a software fault (an alarm), never silence."""
-        task = asyncio.create_task(coro, name=name)
+        exception, that is a software fault (an alarm), never silence. It acts as the
+        controller, whoever's request started it (``records.actors``)."""
+        task = asyncio.create_task(coro, name=name, context=controller_context())
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
         return task

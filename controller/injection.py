@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from controller.procedure.catalog import DEFAULT_LINE
 from controller.procedure.fluid_path import FluidPath
@@ -75,6 +75,14 @@ class InjectionRequest(BaseModel):
     sector: int | None = Field(default=None, ge=1, description="sequential: sector")
     drug_prepared_utc: datetime | None = None
     drug_stability_min: float | None = Field(default=None, gt=0)
+    case_id: str | None = Field(default=None, max_length=40, description="the case it belongs to")
+    lesion: str | None = Field(default=None, max_length=80, description="the case plan's label")
+
+    @model_validator(mode="after")
+    def _case_and_lesion_together(self) -> InjectionRequest:
+        if (self.case_id is None) != (self.lesion is None):
+            raise ValueError("case_id, lesion: give both (a case's lesion) or neither")
+        return self
 
 
 @dataclass

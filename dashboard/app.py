@@ -1,21 +1,21 @@
 """The FastAPI app: the interface contract's HTTP API and telemetry WebSocket.
 
-Control endpoints need ``Authorization: Bearer <token>`` (compared in constant time);
-reads do not. Refusals of the state machine are 409 with the reason, bad input is 422
-naming the field and the limit, unknown injections are 404. The controller and its
-devices start and stop with the app's lifespan.
+Control endpoints need ``Authorization: Bearer <token>`` of a person whose role may do
+it (``dashboard.auth``: 401 unknown, 403 a role that may not); reads do not, except a
+case's (subject data is not public). Refusals of the state machine are 409 with the
+reason, bad input is 422 naming the field and the limit, unknown injections are 404. The
+controller and its devices start and stop with the app's lifespan.
 """
 
 from __future__ import annotations
 
-import secrets
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request, WebSocket
+from fastapi import APIRouter, FastAPI, Request, WebSocket
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.trustedhost import TrustedHostMiddleware
@@ -23,13 +23,17 @@ from starlette.websockets import WebSocketDisconnect
 
 from controller.calibration.transducer import CalibrationError
 from controller.injection import StateError
+from controller.procedure.casebook import CaseRefused, NoSuchCase
 from controller.procedure.limits import LimitRefused
+from controller.records.people import CALIBRATES, INJECTS, READS_CASES
 from dashboard.api.calibration import add_calibration_routes
+from dashboard.api.cases import add_case_routes
 from dashboard.api.gravimetric import add_gravimetric_routes
 from dashboard.api.injections import add_injection_routes
 from dashboard.api.procedure import add_procedure_routes
 from dashboard.api.records import add_record_routes
 from dashboard.api.sim import add_sim_routes
+from dashboard.auth import depends
 from dashboard.guards import MAX_TELEMETRY_CLIENTS, Guard, header
 from dashboard.runtime import Runtime, ServeSettings
 from drivers.ne1000_protocol import PumpError
@@ -59,27 +63,24 @@ def create_app(settings: ServeSettings, runtime: Runtime | None = None) -> FastA
     )
     app.state.runtime = rt
 
-    def token_ok(authorization: str | None) -> bool:
-        expected = f"Bearer {settings.token}".encode()
-        return secrets.compare_digest((authorization or "").encode(), expected)
-
-    def require_token(authorization: Annotated[str | None, Header()] = None) -> None:
-        if not token_ok(authorization):
-            raise HTTPException(401, "control needs Authorization: Bearer <token>")
+    async def known(scope: Any) -> bool:
+        return await rt.people.person(header(scope, b"authorization")) is not None
 
     # outermost first: the Host allowlist, then the guard (auth from headers, body limit)
-    app.add_middleware(Guard, authorized=lambda scope: token_ok(header(scope, b"authorization")))
+    app.add_middleware(Guard, authorized=known)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(settings.allowed_hosts))
 
-    control = [Depends(require_token)]
+    control = depends(lambda: rt.people, INJECTS)
+    bench = depends(lambda: rt.people, CALIBRATES)
     api = APIRouter(prefix="/api/v1")
 
     add_injection_routes(api, rt, control)
     add_record_routes(api, rt)
     add_procedure_routes(api, rt, control)
-    add_calibration_routes(api, rt, control)
+    add_calibration_routes(api, rt, bench)
     add_sim_routes(api, rt, control)
-    add_gravimetric_routes(api, lambda: rt.gravimetric, control)
+    add_gravimetric_routes(api, lambda: rt.gravimetric, bench)
+    add_case_routes(api, rt, reads=depends(lambda: rt.people, READS_CASES), changes=control)
 
     _telemetry_route(api, rt)
     app.include_router(api)
@@ -133,6 +134,8 @@ def _handlers(app: FastAPI) -> None:
         return handler
 
     app.add_exception_handler(StateError, respond(409))
+    app.add_exception_handler(CaseRefused, respond(409))
+    app.add_exception_handler(NoSuchCase, respond(404))
     app.add_exception_handler(CalibrationError, respond(409))
     app.add_exception_handler(BridgeRefused, respond(409))
     app.add_exception_handler(LimitRefused, respond(422))

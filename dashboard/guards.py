@@ -28,12 +28,13 @@ App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 class Guard:
-    """``authorized(headers)`` says whether a write request may go on to be read."""
+    """``authorized(scope)`` says whether a write request may go on to be read (a known
+    person's token; which role may do what is the endpoint's to check)."""
 
     def __init__(
         self,
         app: App,
-        authorized: Callable[[Scope], bool],
+        authorized: Callable[[Scope], Awaitable[bool]],
         public_writes: frozenset[str] = frozenset(),
         max_body_bytes: int = MAX_BODY_BYTES,
     ) -> None:
@@ -51,7 +52,7 @@ class Guard:
             method in WRITE_METHODS
             and path.startswith(API_PREFIX)
             and path not in self.public_writes
-            and not self.authorized(scope)
+            and not await self.authorized(scope)
         ):
             await _refuse(send, 401, "control needs Authorization: Bearer <token>")
             return

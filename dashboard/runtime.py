@@ -23,8 +23,10 @@ from controller.config import ControllerConfig
 from controller.controller import Controller
 from controller.injection import FINAL, Injection, State
 from controller.procedure.book import ProcedureBook
+from controller.procedure.casebook import CaseBook
 from controller.records.recorder import Recorder
 from controller.system import DeviceSettings, System, SystemSettings, build_system
+from dashboard.auth import Directory
 from dashboard.simulation import Simulation
 from dashboard.telemetry.bus import TelemetryBus
 from dashboard.telemetry.mqtt import MqttPublisher
@@ -63,6 +65,8 @@ class Runtime:
         self.system: System | None = None
         self.gravimetric: GravimetricBench | None = None
         self._procedures: ProcedureBook | None = None
+        self.cases: CaseBook | None = None
+        self.people = Directory(settings.db, settings.token)
         self.bus = TelemetryBus()
         self.mqtt: MqttPublisher | None = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -116,6 +120,8 @@ class Runtime:
         )
         self._procedures = ProcedureBook(self.system.recorder)
         await self._procedures.load()
+        self.cases = CaseBook(self.system.recorder)
+        await self.people.load()
         self.system.bridge.add_sample_listener(self.bus.add_sample)
         self.bus.start()
         self._start_mqtt()

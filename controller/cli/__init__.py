@@ -13,10 +13,12 @@ from controller.cli import (
     inject_cmd,
     ports_cmd,
     pump_cmd,
+    records_cmd,
     report_cmd,
     serve_cmd,
     sim_cmd,
     transducer_cmd,
+    users_cmd,
 )
 
 
@@ -36,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     inject_cmd.add_parser(sub)
     report_cmd.add_parser(sub)
     serve_cmd.add_parser(sub)
+    users_cmd.add_parser(sub)
+    records_cmd.add_parser(sub)
     return parser
 
 

@@ -6,6 +6,7 @@ the field, because a wrong inner diameter silently scales every volume.
 
 from __future__ import annotations
 
+import enum
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any
@@ -41,14 +42,27 @@ class Needle(BaseModel):
     coaxial: bool = False
 
 
+class ConcentrationUnit(enum.StrEnum):
+    MG_PER_ML = "mg/mL"
+    PFU_PER_ML = "PFU/mL"  # plaque-forming units: oncolytic viruses
+    CELLS_PER_ML = "cells/mL"  # cell therapies (CAR-T)
+    PERCENT = "%"
+
+
 class Drug(BaseModel):
-    """What the plant needs of a drug (and later, expected pressure): its viscosity."""
+    """A drug as the line sees it (viscosity) and as the case records it: its concentration,
+    how long it may wait after preparation, and whether it is a virus (barrier precautions
+    on the checklist)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: Identifier
     name: str
     viscosity_cp: Annotated[float, Field(gt=0.1, le=1000)]
+    concentration: Annotated[float, Field(gt=0)] | None = None
+    concentration_unit: ConcentrationUnit | None = None
+    stability_min: Annotated[float, Field(gt=0, le=7 * 24 * 60)] | None = None
+    virotherapy: bool = False
 
 
 class Line(BaseModel):

@@ -101,3 +101,56 @@ def pressure_chunks(path: Path, injection_id: str) -> Rows:
         "SELECT first_index, n, t_json, data FROM pressure WHERE injection_id = ? ORDER BY rowid",
         (injection_id,),
     )
+
+
+def users(path: Path) -> Rows:
+    """Everyone who may sign in (disabled people left out)."""
+    return read_rows(
+        path,
+        "SELECT name, role, token_sha256, created_utc FROM users WHERE disabled_utc IS NULL"
+        " ORDER BY created_utc",
+    )
+
+
+def case(path: Path, case_id: str) -> sqlite3.Row | None:
+    rows = read_rows(
+        path,
+        "SELECT id, created_utc, subject, cycle, info_json, plan_json FROM cases WHERE id = ?",
+        (case_id,),
+    )
+    return rows[0] if rows else None
+
+
+def case_injections(path: Path, case_id: str) -> Rows:
+    """A case's injections, oldest first (the case id travels in the request)."""
+    return read_rows(
+        path,
+        f"SELECT {INJECTION_COLUMNS} FROM injections"
+        " WHERE json_extract(request_json, '$.case_id') = ? ORDER BY created_utc",
+        (case_id,),
+    )
+
+
+def subject_injections(path: Path, subject: str) -> Rows:
+    """Every injection of a subject's cases, every cycle (the sequential technique's
+    history is per subject and lesion, never per label alone)."""
+    return read_rows(
+        path,
+        "SELECT injections.id, state, delivered_ml, request_json, injections.created_utc,"
+        " cases.cycle AS case_cycle FROM injections JOIN cases"
+        " ON cases.id = json_extract(injections.request_json, '$.case_id')"
+        " WHERE cases.subject = ? ORDER BY injections.created_utc",
+        (subject,),
+    )
+
+
+def case_events(path: Path, case_id: str) -> Rows:
+    """The case's own events (plan, checklist, drugs) and its injections' events."""
+    return read_rows(
+        path,
+        "SELECT events.id, events.injection_id, t_utc, kind, detail_json, actor FROM events"
+        " WHERE json_extract(detail_json, '$.case_id') = ? OR injection_id IN"
+        " (SELECT id FROM injections WHERE json_extract(request_json, '$.case_id') = ?)"
+        " ORDER BY events.id",
+        (case_id, case_id),
+    )

@@ -33,6 +33,8 @@ import numpy as np
 import numpy.typing as npt
 
 from controller.records import queries
+from controller.records.actors import current_actor
+from controller.records.chain import append_link, start_chain
 from controller.records.schema import SCHEMA, migrate
 from controller.records.trace import TraceBuffer, trace_arrays
 
@@ -52,6 +54,7 @@ class _Write:
     params: tuple[Any, ...] | dict[str, Any] | list[tuple[Any, ...]]
     many: bool
     future: asyncio.Future[None] | None
+    chained: str | None = None  # the table whose new row is linked into the hash chain
 
 
 class Recorder:
@@ -98,6 +101,7 @@ class Recorder:
         db.execute("PRAGMA synchronous=FULL")  # every commit on disk: power loss too
         db.executescript(SCHEMA)
         migrate(db)
+        start_chain(db, utc_now())
         self._db = db
 
     def _close_db(self) -> None:
@@ -138,8 +142,11 @@ class Recorder:
             for w in writes:
                 if w.many:
                     db.executemany(w.sql, w.params)
-                else:
-                    db.execute(w.sql, w.params)
+                    continue
+                cursor = db.execute(w.sql, w.params)
+                if w.chained is not None:
+                    assert cursor.lastrowid is not None
+                    append_link(db, w.chained, cursor.lastrowid)
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:
@@ -181,14 +188,18 @@ class Recorder:
 
     # ------------------------------------------------------------ writing (never blocks)
     def submit(
-        self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()
+        self,
+        sql: str,
+        params: tuple[Any, ...] | dict[str, Any] = (),
+        chained: str | None = None,
     ) -> asyncio.Future[None]:
         """Queue a write; the future completes once it is committed. A failed write is
-        reported once through ``on_failure``; writes nobody awaits do not warn again."""
+        reported once through ``on_failure``; writes nobody awaits do not warn again.
+        ``chained``: the INSERT's table, whose new row joins the hash chain."""
         assert self._loop is not None, "recorder not started"
         future: asyncio.Future[None] = self._loop.create_future()
         future.add_done_callback(_retrieved)
-        self._queue.put(_Write(sql, params, False, future))
+        self._queue.put(_Write(sql, params, False, future, chained))
         self._kick()
         return future
 
@@ -214,16 +225,40 @@ class Recorder:
             row,
         )
 
+    def case(self, row: dict[str, Any]) -> asyncio.Future[None]:
+        """A new case (``id``, ``created_utc``, ``subject``, ``cycle``, ``info_json``)."""
+        return self.submit(
+            "INSERT INTO cases (id, created_utc, subject, cycle, info_json)"
+            " VALUES (:id, :created_utc, :subject, :cycle, :info_json)",
+            row,
+        )
+
+    def case_plan(self, case_id: str, plan_json: str) -> asyncio.Future[None]:
+        """The case's current plan (each plan is also an event, chained)."""
+        return self.submit("UPDATE cases SET plan_json = ? WHERE id = ?", (plan_json, case_id))
+
+    def user(self, name: str, role: str, token_sha256: str) -> asyncio.Future[None]:
+        return self.submit(
+            "INSERT INTO users (name, role, token_sha256, created_utc) VALUES (?, ?, ?, ?)",
+            (name, role, token_sha256, utc_now()),
+        )
+
     def event(
         self, injection_id: str | None, kind: str, detail: dict[str, Any], t_mono_s: float
     ) -> asyncio.Future[None]:
-        t_utc = utc_now()
+        t_utc, actor = utc_now(), current_actor()
         future = self.submit(
-            "INSERT INTO events (injection_id, t_utc, t_mono_s, kind, detail_json)"
-            " VALUES (?,?,?,?,?)",
-            (injection_id, t_utc, t_mono_s, kind, json.dumps(detail)),
+            "INSERT INTO events (injection_id, t_utc, t_mono_s, kind, detail_json, actor)"
+            " VALUES (?,?,?,?,?,?)",
+            (injection_id, t_utc, t_mono_s, kind, json.dumps(detail), actor),
+            chained="events",
         )
-        record = {"injection_id": injection_id, "t_utc": t_utc, "t_mono_s": t_mono_s}
+        record = {
+            "injection_id": injection_id,
+            "t_utc": t_utc,
+            "t_mono_s": t_mono_s,
+            "actor": actor,
+        }
         return self._tell("event", future, {**record, **detail, "kind": kind})
 
     def alarm(
@@ -236,9 +271,10 @@ class Recorder:
     ) -> asyncio.Future[None]:
         t_utc = utc_now()
         future = self.submit(
-            "INSERT INTO alarms (injection_id, kind, t_utc, t_mono_s, detail, values_json)"
-            " VALUES (?,?,?,?,?,?)",
-            (injection_id, kind, t_utc, t_mono_s, detail, json.dumps(values)),
+            "INSERT INTO alarms (injection_id, kind, t_utc, t_mono_s, detail, values_json, actor)"
+            " VALUES (?,?,?,?,?,?,?)",
+            (injection_id, kind, t_utc, t_mono_s, detail, json.dumps(values), current_actor()),
+            chained="alarms",
         )
         alarm = {"injection_id": injection_id, "kind": kind, "t_utc": t_utc}
         return self._tell("alarm", future, {**alarm, "t_mono_s": t_mono_s, "detail": detail})

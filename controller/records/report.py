@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from controller.records import queries
+from controller.records.chain import verify
 from controller.records.trace import trace_arrays
 
 CSV_FIELDS = [
@@ -41,10 +42,17 @@ CSV_FIELDS = [
 
 def build_report(db: Path, session_id: str | None = None) -> dict[str, Any]:
     rows = queries.session_injections(db, session_id)
+    chain = verify(db)
     return {
         "generated_utc": datetime.now().astimezone().isoformat(timespec="seconds"),
         "database": str(db),
         "note": "research use only; not a cleared medical device",
+        "record_chain": {
+            "verified": chain.verified,
+            "summary": chain.summary(),
+            "links": chain.links,
+            "last_hash": chain.last_hash,
+        },
         "injections": [_injection(db, dict(row)) for row in rows],
     }
 
@@ -130,6 +138,8 @@ td,th{{border:1px solid #888;padding:4px;vertical-align:top}}.small{{font-size:8
 <h1>Intratumoral injection: procedure report</h1>
 <p>Generated {esc(report["generated_utc"])} from {esc(report["database"])}.
 <strong>Research use only; not a cleared medical device.</strong></p>
+<p>Record: {esc(report["record_chain"]["summary"])} (last hash
+<code>{esc(report["record_chain"]["last_hash"])}</code>).</p>
 <table><tr><th>target</th><th>state</th><th>planned mL</th><th>delivered mL</th>
 <th>duration s</th><th>pressure min / median / max mmHg</th><th>alarms</th><th>actions</th></tr>
 {"".join(rows)}</table></body></html>

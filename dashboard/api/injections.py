@@ -9,6 +9,7 @@ from fastapi import APIRouter
 
 from controller.controller import Controller
 from controller.injection import InjectionRequest
+from controller.procedure.casebook import CaseRefused
 from dashboard.api.records import recorded
 from dashboard.runtime import Runtime
 from dashboard.views import find, injection_view
@@ -33,7 +34,17 @@ def add_injection_routes(api: APIRouter, rt: Runtime, control: list[Any]) -> Non
 
     @api.post("/injections", dependencies=control, status_code=201)
     async def create(request: InjectionRequest) -> dict[str, Any]:
-        return injection_view(controller().create_injection(request))
+        """With ``case_id`` and ``lesion``: admitted against the case's plan first (409 with
+        the reason), under the case book's lock so two requests cannot both take what a
+        lesion has left."""
+        if request.case_id is None:
+            return injection_view(controller().create_injection(request))
+        assert rt.cases is not None
+        async with rt.cases.lock:
+            why = await rt.cases.refusal(request)
+            if why is not None:
+                raise CaseRefused(why)
+            return injection_view(controller().create_injection(request))
 
     @api.get("/injections/{injection_id}")
     async def read(injection_id: str) -> dict[str, Any]:
@@ -42,7 +53,11 @@ def add_injection_routes(api: APIRouter, rt: Runtime, control: list[Any]) -> Non
 
     @api.post("/injections/{injection_id}/start", dependencies=control)
     async def start(injection_id: str) -> dict[str, Any]:
-        find(controller(), injection_id)
+        injection = find(controller(), injection_id)
+        if rt.cases is not None:
+            why = await rt.cases.why_not_startable(injection.request)
+            if why is not None:
+                raise CaseRefused(why)
         return injection_view(await controller().start_injection(injection_id))
 
     @api.post("/injections/{injection_id}/pause", dependencies=control)

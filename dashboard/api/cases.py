@@ -1,0 +1,57 @@
+"""Cases (the contract's "Cases, people and exports"): create, plan, drugs prepared, the
+checklist ticked item by item, and the case read back with its injections and actors.
+Reads need a token of any role (subject data is not public); changes an operator's or an
+automation token."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+
+from controller.procedure.casebook import CaseBook
+from controller.procedure.cases import CaseCreate, CasePlan, DrugPreparation
+from controller.procedure.checklist import Tick
+from controller.records.case_report import case_html
+from dashboard.runtime import Runtime
+
+ExportFormat = Literal["json", "html"]
+
+
+def add_case_routes(api: APIRouter, rt: Runtime, reads: list[Any], changes: list[Any]) -> None:
+    def book() -> CaseBook:
+        assert rt.cases is not None, "runtime not started"
+        return rt.cases
+
+    @api.post("/cases", dependencies=changes, status_code=201)
+    async def create(body: CaseCreate) -> dict[str, Any]:
+        return await book().create(body)
+
+    @api.get("/cases/{case_id}", dependencies=reads)
+    async def read(case_id: str) -> dict[str, Any]:
+        return await book().view(case_id)
+
+    @api.put("/cases/{case_id}/plan", dependencies=changes)
+    async def plan(case_id: str, body: CasePlan) -> dict[str, Any]:
+        return await book().plan(case_id, body)
+
+    @api.post("/cases/{case_id}/drugs", dependencies=changes)
+    async def prepare(case_id: str, body: DrugPreparation) -> dict[str, Any]:
+        """A drug prepared for this case: lot, time, volume (its stability window runs)."""
+        return await book().prepare(case_id, body)
+
+    @api.post("/cases/{case_id}/checklist", dependencies=changes)
+    async def tick(case_id: str, body: Tick) -> dict[str, Any]:
+        """One checklist item ticked (or unticked) by the caller, at this time."""
+        return await book().tick(case_id, body)
+
+    @api.get("/cases/{case_id}/export", dependencies=reads, response_model=None)
+    async def export(case_id: str, format: ExportFormat = "json") -> Response:
+        """``json`` and ``html`` (printable); ``fhir``, ``odm`` and ``redcap`` come with
+        the interoperability work (issue 20) and are refused as unknown until then."""
+        view = await book().view(case_id)
+        if format == "html":
+            return HTMLResponse(case_html(view))
+        return JSONResponse(json.loads(json.dumps(view)))
