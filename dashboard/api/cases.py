@@ -8,11 +8,12 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from controller.procedure.casebook import CaseBook
 from controller.procedure.cases import CaseCreate, CasePlan, DrugPreparation
+from controller.procedure.catalog import load_drugs, load_needles, load_syringes
 from controller.procedure.checklist import Tick
 from controller.records.case_report import case_html
 from dashboard.runtime import Runtime
@@ -24,6 +25,31 @@ def add_case_routes(api: APIRouter, rt: Runtime, reads: list[Any], changes: list
     def book() -> CaseBook:
         assert rt.cases is not None, "runtime not started"
         return rt.cases
+
+    @api.get("/me")
+    async def me(request: Request) -> dict[str, str]:
+        """Who this token is (any role): the page's sign-in shows it."""
+        found = await rt.people.person(request.headers.get("authorization"))
+        if found is None:
+            raise HTTPException(401, "needs Authorization: Bearer <token> of a known person")
+        return {"name": found.name, "role": str(found.role)}
+
+    @api.get("/catalog")
+    async def catalog() -> dict[str, Any]:
+        """Syringes, needles and drugs the page's selects offer (the catalogs' ids)."""
+        return {
+            "syringes": [
+                {"id": s.id, "text": f"{s.id} ({s.inner_diameter_mm} mm)"}
+                for s in load_syringes().values()
+            ],
+            "needles": [
+                {"id": n.id, "text": f"{n.id} ({n.gauge}G)"} for n in load_needles().values()
+            ],
+            "drugs": [
+                {"id": d.id, "text": d.name, "virotherapy": d.virotherapy}
+                for d in load_drugs().values()
+            ],
+        }
 
     @api.post("/cases", dependencies=changes, status_code=201)
     async def create(body: CaseCreate) -> dict[str, Any]:

@@ -16,6 +16,13 @@ function token() {
   return t;
 }
 
+// a refusal in words: the server's reason (409), or each field and what it broke (422)
+function describe(detail) {
+  if (typeof detail === "string") return detail;
+  if (Array.isArray(detail)) return detail.map((d) => `${(d.loc || []).slice(1).join(".")}: ${d.msg}`).join("; ");
+  return detail ? JSON.stringify(detail) : "";
+}
+
 async function control(path, body, method = "POST") {
   const response = await fetch(api + path, {
     method,
@@ -24,7 +31,7 @@ async function control(path, body, method = "POST") {
   });
   const data = await response.json().catch(() => ({}));
   if (response.status === 401) sessionStorage.removeItem("injectctl-token");
-  $("message").textContent = response.ok ? "" : `${response.status}: ${data.detail ? JSON.stringify(data.detail) : ""}`;
+  $("message").textContent = response.ok ? "" : `${response.status}: ${describe(data.detail)}`;
   return response.ok ? data : null;
 }
 
@@ -145,7 +152,7 @@ async function showChecklist() {
 }
 setInterval(showChecklist, 2000);
 
-window.injectctl = { api, $, control, refreshInjection, showChecklist };
+window.injectctl = { api, $, control, refreshInjection, showChecklist, token };
 fetch(`${api}/state`).then((r) => r.json()).then(showState);
 showChecklist();
 connect();
