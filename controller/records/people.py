@@ -29,7 +29,7 @@ class Role(enum.StrEnum):
 
 # what each kind of request needs (dashboard.auth enforces it on every endpoint)
 INJECTS = frozenset({Role.OPERATOR, Role.AUTOMATION})
-CALIBRATES = frozenset({Role.ENGINEER, Role.OPERATOR, Role.AUTOMATION})
+CALIBRATES = frozenset({Role.ENGINEER, Role.AUTOMATION})
 READS_CASES = frozenset(Role)
 
 

@@ -16,13 +16,18 @@ import uvicorn
 
 from controller.cli.sim_cmd import DEFAULT_SCENARIO
 from controller.cli.simulation import BuiltInSimulator
+from controller.records.people import Role, token_digest
 from dashboard.app import create_app
 from dashboard.runtime import Runtime, ServeSettings
 from dashboard.server import Server
 from tests.support.controller_rig import sampled_until
 
 TOKEN = "test-token-0123456789"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
+AUTH = {"Authorization": f"Bearer {TOKEN}"}  # the first operator (INJECTCTL_TOKEN)
+# an automation person every served app has: what a test rig uses to calibrate (an
+# operator may not)
+RIG_TOKEN = "rig-token-9876543210"
+RIG_AUTH = {"Authorization": f"Bearer {RIG_TOKEN}"}
 BODY = {
     "volume_ml": 0.5,
     "rate_ml_min": 5.0,
@@ -73,6 +78,8 @@ async def serving(settings: ServeSettings) -> AsyncIterator[Served]:
     task = asyncio.create_task(server.serve())
     async with asyncio.timeout(20):
         await server.ready.wait()
+    await runtime.recorder.user("rig", str(Role.AUTOMATION), token_digest(RIG_TOKEN))
+    await runtime.people.load()  # at once (an unknown token re-reads at most once a second)
     served = Served(f"http://127.0.0.1:{server.port}", runtime)
     try:
         yield served

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.cli import run_cli
+
 BIN = Path(sys.executable).parent
 # examples per operation: a few in make test (every route, every parameter kind reached),
 # many more in make soak
@@ -19,6 +21,12 @@ EXAMPLES = int(os.environ.get("INJECTCTL_API_FUZZ_EXAMPLES", "6"))
 @pytest.mark.timeout(240 + 10 * EXAMPLES)  # 6 examples: about 85 s alone on this machine
 async def test_schemathesis_finds_no_server_error(tmp_path: Path) -> None:
     env = {**os.environ, "INJECTCTL_TOKEN": "fuzz-token"}
+    # an automation person, who may do everything the API offers (calibration included)
+    code, printed, refused = await run_cli(
+        "users", "add", "fuzz", "--role", "automation", "--db", str(tmp_path / "db")
+    )
+    assert code == 0, refused
+    token = printed.strip().splitlines()[-1]
     serve = await asyncio.create_subprocess_exec(
         str(BIN / "injectctl"),
         "serve",
@@ -52,7 +60,7 @@ async def test_schemathesis_finds_no_server_error(tmp_path: Path) -> None:
             "--exclude-path",
             "/api/v1/calibration/pump/gravimetric/run",
             "-H",
-            "Authorization: Bearer fuzz-token",
+            f"Authorization: Bearer {token}",
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
         )

@@ -11,6 +11,7 @@ from controller.injection import State
 from tests.support.served_app import (
     AUTH,
     BODY,
+    RIG_AUTH,
     Served,
     line_settled,
     served,
@@ -112,7 +113,7 @@ TOKEN_ONLY = AUTH["Authorization"].removeprefix("Bearer ")  # the token without 
 async def test_bad_input_is_422_naming_the_field(
     served: Served, method: str, path: str, body: dict[str, object], names: str
 ) -> None:
-    answer = await served.http.request(method, path, json=body, headers=AUTH)
+    answer = await served.http.request(method, path, json=body, headers=RIG_AUTH)
     assert answer.status_code == 422, answer.text
     assert names in answer.text
 
@@ -138,7 +139,7 @@ async def test_plan_a_procedure_and_follow_its_progress(served: Served) -> None:
     replan = await http.put("/api/v1/procedure", json=PLAN, headers=AUTH)
     assert replan.status_code == 409 and "running" in replan.json()["detail"]
     for path in ("/api/v1/calibration/zero", "/api/v1/calibration/fit", "/api/v1/calibration/save"):
-        busy = await http.post(path, headers=AUTH)  # the scale must not change under a run
+        busy = await http.post(path, headers=RIG_AUTH)  # the scale must not change under a run
         assert busy.status_code == 409 and "running" in busy.json()["detail"], path
     await until(
         served.runtime, lambda: controller.injections[created["id"]].state is State.COMPLETED, 30
@@ -172,10 +173,10 @@ async def test_bench_calibration_against_the_simulated_manometer(served: Served)
     http = served.http
     first = (await http.get("/api/v1/calibration")).json()
     assert first["in_force"]["method"] == "nominal" and first["history"] == []
-    assert (await http.post("/api/v1/calibration/fit", headers=AUTH)).status_code == 409
-    assert (await http.post("/api/v1/calibration/save", headers=AUTH)).status_code == 409
+    assert (await http.post("/api/v1/calibration/fit", headers=RIG_AUTH)).status_code == 409
+    assert (await http.post("/api/v1/calibration/save", headers=RIG_AUTH)).status_code == 409
     await http.put("/api/v1/sim/stopcock", json={"to": "air"}, headers=AUTH)
-    zeroed = await http.post("/api/v1/calibration/zero", json={"samples": 500}, headers=AUTH)
+    zeroed = await http.post("/api/v1/calibration/zero", json={"samples": 500}, headers=RIG_AUTH)
     assert zeroed.status_code == 200 and zeroed.json()["method"] == "zero", zeroed.text
     for reference in (0.0, 150.0, 300.0):
         to = {"to": "reference", "reference_mmhg": reference}
@@ -183,12 +184,12 @@ async def test_bench_calibration_against_the_simulated_manometer(served: Served)
         taken = await http.post(
             "/api/v1/calibration/points",
             json={"reference_mmhg": reference, "samples": 500},
-            headers=AUTH,
+            headers=RIG_AUTH,
         )
         assert taken.status_code == 201, taken.text
-    fitted = (await http.post("/api/v1/calibration/fit", headers=AUTH)).json()
+    fitted = (await http.post("/api/v1/calibration/fit", headers=RIG_AUTH)).json()
     assert fitted["method"] == "multipoint" and fitted["nonlinearity_pct_span"] < 0.5
-    saved = (await http.post("/api/v1/calibration/save", headers=AUTH)).json()
+    saved = (await http.post("/api/v1/calibration/save", headers=RIG_AUTH)).json()
     assert saved["gain_counts_per_mmhg"] == fitted["gain_counts_per_mmhg"]
     view = (await http.get("/api/v1/calibration")).json()
     assert view["in_force"]["method"] == "multipoint" and len(view["history"]) == 2
@@ -223,7 +224,7 @@ async def test_provoked_fault_stops_the_injection_and_the_record_keeps_it(served
     listing = (await http.get("/api/v1/injections")).json()
     assert listing[0]["id"] == injection_id and listing[0]["alarm"]["kind"] == "leak"
     refused = await http.post(
-        "/api/v1/calibration/points", json={"reference_mmhg": 0}, headers=AUTH
+        "/api/v1/calibration/points", json={"reference_mmhg": 0}, headers=RIG_AUTH
     )
     assert refused.status_code in (201, 409)  # an alarm does not block the bench; a run does
 
@@ -233,7 +234,7 @@ async def _check_points(served: Served, path: str, references: tuple[float, ...]
         to = {"to": "reference", "reference_mmhg": reference}
         assert (await served.http.put("/api/v1/sim/stopcock", json=to, headers=AUTH)).is_success
         taken = await served.http.post(
-            path, json={"reference_mmhg": reference, "samples": 300}, headers=AUTH
+            path, json={"reference_mmhg": reference, "samples": 300}, headers=RIG_AUTH
         )
         assert taken.status_code == 201, taken.text
 
@@ -245,16 +246,16 @@ async def test_verification_fails_uncalibrated_and_passes_after_calibration(
     fails a ±1 mmHg / ±1 % check, a multipoint calibration then passes it; both
     certificates are kept and printable."""
     http = served.http
-    refused = await http.post("/api/v1/calibration/verify", headers=AUTH)
+    refused = await http.post("/api/v1/calibration/verify", headers=RIG_AUTH)
     assert refused.status_code == 409 and "two reference points" in refused.text
     await _check_points(served, "/api/v1/calibration/verify/points", (0.0, 200.0))
-    before = (await http.post("/api/v1/calibration/verify", headers=AUTH)).json()
+    before = (await http.post("/api/v1/calibration/verify", headers=RIG_AUTH)).json()
     assert before["passed"] is False and before["calibration"].startswith("nominal")
     await _check_points(served, "/api/v1/calibration/points", (0.0, 150.0, 300.0))
-    assert (await http.post("/api/v1/calibration/fit", headers=AUTH)).is_success
-    assert (await http.post("/api/v1/calibration/save", headers=AUTH)).is_success
+    assert (await http.post("/api/v1/calibration/fit", headers=RIG_AUTH)).is_success
+    assert (await http.post("/api/v1/calibration/save", headers=RIG_AUTH)).is_success
     await _check_points(served, "/api/v1/calibration/verify/points", (0.0, 100.0, 250.0))
-    after = (await http.post("/api/v1/calibration/verify", headers=AUTH)).json()
+    after = (await http.post("/api/v1/calibration/verify", headers=RIG_AUTH)).json()
     assert after["passed"] is True, after["points"]
     assert all(abs(p["error_mmhg"]) <= p["allowed_mmhg"] for p in after["points"])
     listed = (await http.get("/api/v1/calibration/verifications")).json()

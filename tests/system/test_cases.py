@@ -4,6 +4,7 @@ every event naming who asked, and the record's hash chain checked by the CLI."""
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
@@ -92,6 +93,18 @@ async def test_case_endpoints_need_a_person_with_the_right_role(served: Served) 
     forbidden = await http.post("/api/v1/injections", json=BODY, headers=viewer)
     assert forbidden.status_code == 403 and "vera is viewer" in forbidden.json()["detail"]
     assert (await http.post("/api/v1/transducer/zero", headers=viewer)).status_code == 403
+    # the bench is an engineer's: an operator may not calibrate, an engineer may not inject
+    assert (await http.post("/api/v1/calibration/fit", headers=AUTH)).status_code == 403
+    assert (await http.post("/api/v1/calibration/fit", headers=engineer)).status_code == 409
+    assert (await http.post("/api/v1/injections", json=BODY, headers=engineer)).status_code == 403
+    # every control endpoint states its roles: a viewer changes nothing (the schema walked,
+    # so a new endpoint cannot be forgotten)
+    schema = (await http.get("/openapi.json")).json()
+    for path, methods in schema["paths"].items():
+        for method in set(methods) & {"post", "put", "delete"}:
+            concrete = re.sub(r"\{\w+\}", "x", path)
+            answer = await http.request(method, concrete, json={}, headers=viewer)
+            assert answer.status_code == 403, (method, path, answer.text)
     assert (await http.get(f"/api/v1/cases/{case_id}/nope", headers=viewer)).status_code == 404
     assert (await http.get("/api/v1/cases/nope", headers=viewer)).status_code == 404
 

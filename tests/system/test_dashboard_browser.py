@@ -9,7 +9,7 @@ from playwright.async_api import Page, expect
 
 from controller.injection import State
 from tests.support.browser import ServedInThread, expect_state, page_on_sim, plan_and_start
-from tests.support.served_app import simulator
+from tests.support.served_app import RIG_TOKEN, simulator
 
 __all__ = ["page_on_sim"]  # the fixture
 
@@ -144,6 +144,9 @@ async def test_run_the_gravimetric_test_on_the_simulated_bench_and_see_its_trump
     page_on_sim: tuple[Page, ServedInThread, Path],
 ) -> None:
     page, _, folder = page_on_sim
+    await page.fill("#signin-token", RIG_TOKEN)  # the bench is an engineer's (or a rig's)
+    await page.click("#signin button")
+    await expect(page.locator("#signed-in")).to_have_text("rig (automation)", timeout=5_000)
     await page.click("[data-tab=calibration]")
     await expect(page.locator("#grav-form")).to_be_visible()
     await page.fill("#grav-duration", "10")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.support.served_app import AUTH, Served, served, until
+from tests.support.served_app import RIG_AUTH, Served, served, until
 
 __all__ = ["served"]  # the fixture
 
@@ -16,15 +16,15 @@ async def test_run_on_the_simulated_bench_then_read_the_report_its_curves_and_pa
     http, rt = served.http, served.runtime
     assert (await http.get(LIST)).json() == []
     assert (await http.get(RUN)).json() == {"running": False}
-    bad = await http.post(RUN, json={"syringe": "no-such"}, headers=AUTH)
+    bad = await http.post(RUN, json={"syringe": "no-such"}, headers=RIG_AUTH)
     assert bad.status_code == 422 and "syringe" in bad.text
-    too_much = await http.post(RUN, json={"rate_ml_h": 5.0}, headers=AUTH)
+    too_much = await http.post(RUN, json={"rate_ml_h": 5.0}, headers=RIG_AUTH)
     assert too_much.status_code == 422 and "more than the 5 mL syringe holds" in too_much.text
 
     body = {"rate_ml_h": 1.0, "duration_min": 10, "speed": 600}
-    started = await http.post(RUN, json=body, headers=AUTH)
+    started = await http.post(RUN, json=body, headers=RIG_AUTH)
     assert started.status_code == 202 and started.json()["total"] == 20
-    again = await http.post(RUN, json=body, headers=AUTH)
+    again = await http.post(RUN, json=body, headers=RIG_AUTH)
     assert again.status_code == 409 and "already running" in again.text
     assert rt.gravimetric is not None
     await until(rt, lambda: not rt.gravimetric.running, timeout_s=30)  # type: ignore[union-attr]
