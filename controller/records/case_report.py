@@ -33,7 +33,8 @@ date {esc(case.get("date") or "-")}; case {esc(case["id"])}, status {esc(case["s
             ("lesion", "drug", "state", "volume_ml", "delivered_ml", "sector", "aliquots"),
         )
     }
-<h2>Record</h2>{_table(case["events"], ("t", "kind", "actor"))}
+<h2>Record</h2><p>{esc(case.get("record_chain", {}).get("summary", ""))}</p>
+{_table(case["events"], ("t", "kind", "actor"))}
 </body></html>
 """
 

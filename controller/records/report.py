@@ -53,11 +53,13 @@ def build_report(db: Path, session_id: str | None = None) -> dict[str, Any]:
             "links": chain.links,
             "last_hash": chain.last_hash,
         },
-        "injections": [_injection(db, dict(row)) for row in rows],
+        "injections": [injection_detail(db, dict(row)) for row in rows],
     }
 
 
-def _injection(db: Path, row: dict[str, Any]) -> dict[str, Any]:
+def injection_detail(db: Path, row: dict[str, Any]) -> dict[str, Any]:
+    """One injection as the reports and exports give it: the request, what was delivered,
+    when, the pressure seen, its alarms and events."""
     request = json.loads(row["request_json"])
     _, pressure = trace_arrays(queries.pressure_chunks(db, row["id"]))
     pressure = pressure[~np.isnan(pressure)]
@@ -70,7 +72,10 @@ def _injection(db: Path, row: dict[str, Any]) -> dict[str, Any]:
     alarms = queries.injection_alarms(db, row["id"])
     return {
         "id": row["id"],
+        "created_utc": row["created_utc"],
         "target": request.get("target"),
+        "case_id": request.get("case_id"),
+        "lesion": request.get("lesion"),
         "aliquots": request.get("aliquots", 1),
         "cycle": request.get("cycle"),
         "sector": request.get("sector"),

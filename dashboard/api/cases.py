@@ -5,20 +5,17 @@ automation token."""
 
 from __future__ import annotations
 
-import json
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import Response
 
 from controller.procedure.casebook import CaseBook
 from controller.procedure.cases import CaseCreate, CasePlan, DrugPreparation
 from controller.procedure.catalog import load_drugs, load_needles, load_syringes
 from controller.procedure.checklist import Tick
-from controller.records.case_report import case_html
+from controller.records.exports.render import ExportFormat, export_case
 from dashboard.runtime import Runtime
-
-ExportFormat = Literal["json", "html"]
 
 
 def add_case_routes(api: APIRouter, rt: Runtime, reads: list[Any], changes: list[Any]) -> None:
@@ -75,9 +72,8 @@ def add_case_routes(api: APIRouter, rt: Runtime, reads: list[Any], changes: list
 
     @api.get("/cases/{case_id}/export", dependencies=reads, response_model=None)
     async def export(case_id: str, format: ExportFormat = "json") -> Response:
-        """``json`` and ``html`` (printable); ``fhir``, ``odm`` and ``redcap`` come with
-        the interoperability work (issue 20) and are refused as unknown until then."""
-        view = await book().view(case_id)
-        if format == "html":
-            return HTMLResponse(case_html(view))
-        return JSONResponse(json.loads(json.dumps(view)))
+        """The case in ``json``, printable ``html``, HL7 FHIR R5 (``fhir``), CDISC ODM
+        1.3.2 (``odm``), or a REDCap import (``redcap``) and the data dictionary it fits
+        (``redcap-dictionary``)."""
+        text, media = await export_case(book(), rt.settings.db, case_id, format)
+        return Response(text, media_type=media)

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from fhir.resources.bundle import Bundle
 
 from controller.injection import State
 from controller.procedure.checklist import ITEMS, Phase
@@ -209,7 +210,19 @@ async def test_a_case_injection_runs_once_the_checklist_is_done_and_names_who(
         await http.get(f"/api/v1/cases/{case_id}/export?format=pdf", headers=ada)
     ).status_code == 422
 
+    media = {"fhir": "application/fhir+json", "odm": "application/xml", "redcap": "text/csv"}
+    for fmt, kind in media.items():
+        answer = await http.get(f"/api/v1/cases/{case_id}/export?format={fmt}", headers=ada)
+        assert answer.status_code == 200 and answer.headers["content-type"].startswith(kind)
     await controller.recorder.sync()
+    code, out, _ = await run_cli("report", "--db", str(db), "--case", case_id, "--format", "fhir")
+    assert code == 0
+    bundle = Bundle.model_validate_json(out)  # valid FHIR R5, from the command line too
+    assert any(
+        e.resource.get_resource_type() == "MedicationAdministration"
+        for e in bundle.entry or []
+        if e.resource
+    )
     code, out, _ = await run_cli("records", "verify", "--db", str(db))
     assert code == 0 and "chain verified" in out
     tampered = sqlite3.connect(db)
