@@ -47,7 +47,18 @@ $(MOSQUITTO):
 	# the tests start their own brokers; the package's service on 1883 is not needed
 	-systemctl disable --now mosquitto 2>/dev/null
 
-pytest: $(STAMP) $(NODE_STAMP) $(CHROMIUM) $(MOSQUITTO)
+# A real Orthanc with its DICOMweb plugin for the imaging tests (each starts its own on free
+# ports); poppler renders the case report's PDF to PNG and text in its test.
+ORTHANC := /usr/share/orthanc/plugins/libOrthancDicomWeb.so
+$(ORTHANC):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq orthanc orthanc-dicomweb
+	-systemctl disable --now orthanc 2>/dev/null
+	-service orthanc stop 2>/dev/null
+PDFTOPPM := /usr/bin/pdftoppm
+$(PDFTOPPM):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils
+
+pytest: $(STAMP) $(NODE_STAMP) $(CHROMIUM) $(MOSQUITTO) $(ORTHANC) $(PDFTOPPM)
 	$(BIN)/pytest
 
 ## bench: benchmarks; figures go in docs/performance.md

@@ -41,6 +41,20 @@ class MqttConfig(BaseModel):
         return self
 
 
+class ImagingConfig(BaseModel):
+    """The hospital's imaging archive (``[imaging]``): DICOMweb (QIDO-RS, WADO-RS, STOW-RS)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    dicomweb_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s]+$",
+        description="the archive's DICOMweb root, e.g. http://pacs:8042/dicom-web",
+    )
+    username: str | None = None
+    password: SecretStr | None = Field(default=None, description="never logged nor recorded")
+    timeout_s: float = Field(default=10.0, gt=0, le=120)
+
+
 class ControllerConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -59,4 +73,5 @@ class ControllerConfig(BaseModel):
     )
     relief_rate_ml_min: float = Field(default=5.0, gt=0, le=10, description="withdrawal rate")
     mqtt: MqttConfig = MqttConfig()
+    imaging: ImagingConfig = ImagingConfig()
     pressure_limit: PressureLimitConfig = PressureLimitConfig()

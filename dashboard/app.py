@@ -29,6 +29,7 @@ from controller.records.people import CALIBRATES, INJECTS, READS_CASES
 from dashboard.api.calibration import add_calibration_routes
 from dashboard.api.cases import add_case_routes
 from dashboard.api.gravimetric import add_gravimetric_routes
+from dashboard.api.imaging import add_imaging_routes
 from dashboard.api.injections import add_injection_routes
 from dashboard.api.procedure import add_procedure_routes
 from dashboard.api.records import add_record_routes
@@ -81,6 +82,7 @@ def create_app(settings: ServeSettings, runtime: Runtime | None = None) -> FastA
     add_sim_routes(api, rt, control)
     add_gravimetric_routes(api, lambda: rt.gravimetric, bench)
     add_case_routes(api, rt, reads=depends(lambda: rt.people, READS_CASES), changes=control)
+    add_imaging_routes(api, rt, reads=depends(lambda: rt.people, READS_CASES), changes=control)
 
     _telemetry_route(api, rt)
     app.include_router(api)

@@ -1,5 +1,5 @@
 """``injectctl report``: the procedure report from a recorder database, or one case in the
-standards' forms (``--case ID --format fhir|odm|redcap|redcap-dictionary|json|html``)."""
+standards' forms (``--case ID --format json|html|pdf|fhir|odm|redcap|redcap-dictionary``)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("report", help="procedure report, or a case's export, from a database")
     p.add_argument("--db", type=Path, required=True)
     p.add_argument("--session", help="only this session")
-    p.add_argument("--case", help="one case, in --format json, html, fhir, odm, redcap")
+    p.add_argument("--case", help="one case, in --format json, html, pdf, fhir, odm, redcap")
     p.add_argument("--format", choices=sorted({*SESSION_FORMATS, *FORMATS}), default="json")
     p.add_argument("--out", type=Path, help="write here instead of standard output")
     p.set_defaults(run=run)
@@ -44,12 +44,25 @@ async def run(args: argparse.Namespace) -> int:
     text = await (_case(args) if args.case is not None else _session(args))
     if text is None:
         return 1
+    if isinstance(text, bytes) and args.out is None and sys.stdout.isatty():
+        print("injectctl report: a PDF is not for a terminal: give --out FILE", file=sys.stderr)
+        return 2
     if args.out is None:
-        sys.stdout.write(text)
+        _write_stdout(text)
     else:
-        await asyncio.to_thread(args.out.write_text, text)
+        write = args.out.write_bytes if isinstance(text, bytes) else args.out.write_text
+        await asyncio.to_thread(write, text)
         print(f"report written to {args.out}")
     return 0
+
+
+def _write_stdout(text: str | bytes) -> None:
+    if isinstance(text, bytes):
+        sys.stdout.flush()
+        sys.stdout.buffer.write(text)
+        sys.stdout.buffer.flush()
+    else:
+        sys.stdout.write(text)
 
 
 async def _session(args: argparse.Namespace) -> str:
@@ -58,7 +71,7 @@ async def _session(args: argparse.Namespace) -> str:
     return str(render[args.format](report))
 
 
-async def _case(args: argparse.Namespace) -> str | None:
+async def _case(args: argparse.Namespace) -> str | bytes | None:
     recorder = Recorder(args.db)
     await recorder.start()
     try:

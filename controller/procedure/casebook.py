@@ -17,6 +17,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from controller.imaging import selection as imaging
+from controller.imaging.selection import ImageSelection
 from controller.injection import InjectionRequest
 from controller.procedure import checklist
 from controller.procedure.admission import fluid_path
@@ -92,6 +94,23 @@ class CaseBook:
         await self._event(case_id, PREPARED, **preparation.model_dump(mode="json"))
         return await self.view(case_id)
 
+    async def select_image(self, case_id: str, selection: ImageSelection) -> dict[str, Any]:
+        """An image or series chosen for a lesion of the plan (the archive's own UIDs)."""
+        plan = _plan(await self._row(case_id))
+        labels = [lesion.label for lesion in (plan.lesions if plan else [])]
+        if selection.lesion not in labels:
+            raise CaseRefused(
+                f"lesion {selection.lesion!r} is not in the case's plan ({', '.join(labels)})"
+                if labels
+                else "plan the case's lesions before choosing their images"
+            )
+        await self._event(case_id, imaging.SELECTED, **selection.model_dump(mode="json"))
+        return await self.view(case_id)
+
+    async def record_report(self, case_id: str, uids: dict[str, str]) -> None:
+        """The structured report written back to the archive (its UIDs)."""
+        await self._event(case_id, imaging.SR_STORED, **uids)
+
     async def tick(self, case_id: str, tick: checklist.Tick) -> dict[str, Any]:
         row = await self._row(case_id)
         keys = {item.key for item in checklist.items_for(self._virotherapy(_plan(row)))}
@@ -147,6 +166,7 @@ class CaseBook:
         history = await self.recorder.read(queries.subject_injections, row["subject"])
         items = checklist.items_for(self._virotherapy(plan))
         ticked = _ticks(events)
+        viewed = [_event_view(e) for e in events]
         return {
             "id": row["id"],
             "subject": row["subject"],
@@ -158,7 +178,9 @@ class CaseBook:
             "drugs": [p.model_dump(mode="json") for p in _preparations(events).values()],
             "checklist": checklist.view(items, ticked),
             "injections": [_injection_summary(i) for i in injections],
-            "events": [_event_view(e) for e in events],
+            "imaging": imaging.selections(viewed),
+            "imaging_reports": imaging.reports(viewed),
+            "events": viewed,
         }
 
     async def _row(self, case_id: str) -> Any:

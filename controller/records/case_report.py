@@ -1,6 +1,6 @@
 """A case on one printable page: subject and cycle, plan, drugs, checklist with names and
-times, injections, and the record's actors. (The standards' exports and imaging links
-are issue 20's.)"""
+times, injections, the images chosen for each lesion and the structured reports written
+to the archive, and the record's actors. (The PDF of the same page: ``exports/pdf.py``.)"""
 
 from __future__ import annotations
 
@@ -33,6 +33,13 @@ date {esc(case.get("date") or "-")}; case {esc(case["id"])}, status {esc(case["s
             ("lesion", "drug", "state", "volume_ml", "delivered_ml", "sector", "aliquots"),
         )
     }
+<h2>Imaging</h2>{
+        _table(
+            case.get("imaging", []),
+            ("lesion", "role", "study_uid", "series_uid", "sop_instance_uid", "by", "at"),
+        )
+    }
+{_table(case.get("imaging_reports", []), ("study_uid", "series_uid", "sop_instance_uid", "at"))}
 <h2>Record</h2><p>{esc(case.get("record_chain", {}).get("summary", ""))}</p>
 {_table(case["events"], ("t", "kind", "actor"))}
 </body></html>

@@ -96,7 +96,7 @@ function showCase(found) {
   if (!found) return;
   sessionStorage.setItem("injectctl-case", found.id);
   $("case-title").textContent = `${found.subject}, cycle ${found.cycle}: ${found.status}`;
-  $("case-report").href = `${api}/cases/${found.id}/export?format=html`;
+  showImaging(found);
   const lesions = found.plan ? found.plan.lesions : [];
   if (!$("lesion-editor").tBodies[0].rows.length) lesions.forEach(lesionRow);
   $("case-lesions").tBodies[0].replaceChildren(...lesions.map((l) => {
@@ -130,6 +130,58 @@ function showCase(found) {
     return li;
   }));
 }
+// ---------------------------------------------------------------- imaging
+function showImaging(found) {
+  const labels = (found.plan ? found.plan.lesions : []).map((l) => l.label);
+  const select = $("image-lesion");
+  if (select.options.length !== labels.length) select.replaceChildren(...labels.map((l) => new Option(l, l)));
+  $("case-imaging").replaceChildren(...[...found.imaging, ...found.imaging_reports].map((x) => {
+    const li = document.createElement("li");
+    li.textContent = x.role ? `${x.lesion}: ${x.role}, series ${x.series_uid}${x.sop_instance_uid ? " image " + x.sop_instance_uid : ""} (${x.by})`
+      : `procedure report in the archive: ${x.sop_instance_uid} (${x.by}, ${x.at.slice(11, 16)} UTC)`;
+    return li;
+  }));
+}
+async function findStudies() {
+  if (!caseNow) { $("message").textContent = "open a case first"; return; }
+  const token = sessionStorage.getItem("injectctl-token") || "";
+  const r = await fetch(`${api}/cases/${caseNow.id}/studies`, { headers: { Authorization: "Bearer " + token } });
+  const body = await r.json();
+  if (!r.ok) { $("message").textContent = `archive: ${body.detail}`; return; }
+  if (!body.length) $("message").textContent = `no studies of ${caseNow.subject} in the archive`;
+  $("case-studies").tBodies[0].replaceChildren(...body.flatMap((study) => study.series.map((series) => {
+    const tr = document.createElement("tr");
+    const choose = ["baseline", "needle-in-place"].map((role) => {
+      const b = document.createElement("button");
+      b.type = "button"; b.textContent = role; b.dataset.series = series.series_uid;
+      b.onclick = async () => showCase(await control(`/cases/${caseNow.id}/imaging`, {
+        lesion: $("image-lesion").value, role, study_uid: series.study_uid,
+        series_uid: series.series_uid, description: series.description }) || caseNow);
+      return b;
+    });
+    tr.append(td(study.date), td(series.description), td(series.modality), td(String(series.instances ?? "")));
+    const cell = td(); cell.append(...choose); tr.append(cell);
+    return tr;
+  })));
+}
+$("find-studies").onclick = findStudies;
+// the exports need the token, which a plain link cannot carry: fetched, then opened
+async function openExport(event, format) {
+  event.preventDefault();
+  if (!caseNow) return;
+  const token = sessionStorage.getItem("injectctl-token") || "";
+  const r = await fetch(`${api}/cases/${caseNow.id}/export?format=${format}`, { headers: { Authorization: "Bearer " + token } });
+  if (!r.ok) { $("message").textContent = `report: ${r.status} ${(await r.json().catch(() => ({}))).detail || ""}`; return; }
+  window.open(URL.createObjectURL(await r.blob()), "_blank");
+}
+$("case-report").onclick = (event) => openExport(event, "html");
+$("case-pdf").onclick = (event) => openExport(event, "pdf");
+$("write-sr").onclick = async () => {
+  if (!caseNow) return;
+  const stored = await control(`/cases/${caseNow.id}/imaging/report`, {});
+  if (stored) { $("message").textContent = `report stored in the archive: ${stored.sop_instance_uid}`; loadCase(); }
+};
+
 async function loadCase() {
   const id = sessionStorage.getItem("injectctl-case");
   if (id) showCase(await authed(`/cases/${id}`));

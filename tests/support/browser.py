@@ -4,6 +4,7 @@ the server in its own thread, the page fixture, and the operator's common steps.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import threading
 from collections.abc import AsyncIterator, Callable, Coroutine
@@ -92,8 +93,17 @@ class ServedInThread:
 
 @pytest.fixture
 async def page_on_sim(tmp_path: Path) -> AsyncIterator[tuple[Page, ServedInThread, Path]]:
+    settings = sim_settings(tmp_path / "db.sqlite", staleness_s=1.0)
+    async with page_on(settings) as (page, served):
+        yield page, served, tmp_path
+
+
+@contextlib.asynccontextmanager
+async def page_on(settings: ServeSettings) -> AsyncIterator[tuple[Page, ServedInThread]]:
+    """The app with these settings served in its own thread, and Chromium's page on it,
+    signed in with the test token."""
     assert shutil.which(CHROMIUM), "Debian's chromium is needed (make test installs it)"
-    served = ServedInThread(sim_settings(tmp_path / "db.sqlite", staleness_s=1.0))
+    served = ServedInThread(settings)
     await served.start()
     try:
         async with async_playwright() as playwright:
@@ -102,7 +112,7 @@ async def page_on_sim(tmp_path: Path) -> AsyncIterator[tuple[Page, ServedInThrea
                 page = await browser.new_page(viewport={"width": 1280, "height": 800})
                 await page.add_init_script(f"sessionStorage.setItem('injectctl-token', '{TOKEN}')")
                 await page.goto(f"{served.base}/")
-                yield page, served, tmp_path
+                yield page, served
             finally:
                 await browser.close()
     finally:
@@ -141,5 +151,3 @@ async def plan_and_start(
     await expect(page.locator("#message")).not_to_have_text("pressed", timeout=5_000)
     await expect(page.locator("#message")).to_have_text("", timeout=5_000)
     await expect(page.locator("#state-badge")).to_have_text("running", timeout=5_000)
-
-

@@ -4,8 +4,9 @@ Patient (the pseudonym only), Practitioner for each person in the record, Device
 pump and the transducer, one Procedure for the case, one MedicationAdministration per
 injection (``partOf`` the Procedure; dose the delivered volume, rate, the lesion as the
 site; performers the person who started it and the pump), and one Observation per
-injection for its line pressure (min, median, max). Entries refer to each other by
-``urn:uuid`` full URLs, stable per case and resource, so a re-export names the same
+injection for its line pressure (min, median, max), and one ImagingSelection per image
+chosen for a lesion (its baseline key image, its needle-in-place series). Entries refer to
+each other by ``urn:uuid`` full URLs, stable per case and resource, so a re-export names the same
 resources. Codes are text where no code system has a fitting code; units are UCUM.
 """
 
@@ -53,6 +54,8 @@ def fhir_bundle(export: CaseExport) -> dict[str, Any]:
         resources.append((administration, _administration(export, item, url)))
         if item["pressure_mmhg"]["max"] is not None:
             resources.append((url(f"pressure/{item['id']}"), _pressure(item, url, administration)))
+    for k, chosen in enumerate(case.get("imaging", [])):
+        resources.append((url(f"imaging/{k}"), _imaging_selection(chosen, url)))
     bundle = Bundle.model_validate(
         {
             "resourceType": "Bundle",
@@ -63,6 +66,25 @@ def fhir_bundle(export: CaseExport) -> dict[str, Any]:
     )
     data: dict[str, Any] = json.loads(bundle.model_dump_json(exclude_none=True))
     return data
+
+
+def _imaging_selection(chosen: dict[str, Any], url: Any) -> dict[str, Any]:
+    """A lesion's chosen image (key image) or series, by the archive's own UIDs."""
+    selection: dict[str, Any] = {
+        "resourceType": "ImagingSelection",
+        "status": "available",
+        "subject": _ref(url("patient")),
+        "code": {"text": f"{chosen['role']} image"},
+        "bodySite": {"concept": {"text": chosen["lesion"]}},
+        "studyUid": chosen["study_uid"],
+        "seriesUid": chosen["series_uid"],
+        "issued": chosen["at"],
+    }
+    if chosen.get("by"):
+        selection["performer"] = [{"actor": _ref(url(f"person/{chosen['by']}"))}]
+    if chosen.get("sop_instance_uid"):
+        selection["instance"] = [{"uid": chosen["sop_instance_uid"]}]
+    return selection
 
 
 def _urls(case_id: str) -> Any:

@@ -13,14 +13,16 @@ from controller.records.case_report import case_html
 from controller.records.chain import verify
 from controller.records.exports.fhir import fhir_bundle
 from controller.records.exports.odm import odm_xml
+from controller.records.exports.pdf import case_pdf
 from controller.records.exports.redcap import redcap_csv, redcap_dictionary
-from controller.records.exports.source import case_export
+from controller.records.exports.source import case_export, case_traces
 
-ExportFormat = Literal["json", "html", "fhir", "odm", "redcap", "redcap-dictionary"]
-FORMATS: tuple[str, ...] = ("json", "html", "fhir", "odm", "redcap", "redcap-dictionary")
+ExportFormat = Literal["json", "html", "pdf", "fhir", "odm", "redcap", "redcap-dictionary"]
+FORMATS: tuple[str, ...] = ("json", "html", "pdf", "fhir", "odm", "redcap", "redcap-dictionary")
 MEDIA = {
     "json": "application/json",
     "html": "text/html; charset=utf-8",
+    "pdf": "application/pdf",
     "fhir": "application/fhir+json",
     "odm": "application/xml",
     "redcap": "text/csv; charset=utf-8",
@@ -28,8 +30,9 @@ MEDIA = {
 }
 
 
-async def export_case(book: CaseBook, db: Path, case_id: str, fmt: str) -> tuple[str, str]:
-    """(text, media type) of the case in this format; ``NoSuchCase`` if there is none."""
+async def export_case(book: CaseBook, db: Path, case_id: str, fmt: str) -> tuple[str | bytes, str]:
+    """(text, or bytes for ``pdf``; media type) of the case in this format; ``NoSuchCase``
+    if there is none."""
     if fmt == "redcap-dictionary":
         return redcap_dictionary(), MEDIA[fmt]
     view = await book.view(case_id)
@@ -40,6 +43,9 @@ async def export_case(book: CaseBook, db: Path, case_id: str, fmt: str) -> tuple
     if fmt == "html":
         return case_html(view), MEDIA[fmt]
     export = await asyncio.to_thread(case_export, db, view)
+    if fmt == "pdf":
+        traces = await asyncio.to_thread(case_traces, db, export)
+        return await asyncio.to_thread(case_pdf, export, traces), MEDIA[fmt]
     if fmt == "fhir":
         return json.dumps(await asyncio.to_thread(fhir_bundle, export), indent=2), MEDIA[fmt]
     if fmt == "odm":

@@ -7,8 +7,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from controller.records import queries
 from controller.records.report import injection_detail
+from controller.records.trace import FloatArray, trace_arrays
+
+Trace = tuple[FloatArray, npt.NDArray[np.float32]]  # t_s, pressure_mmhg (NaN across a gap)
 
 
 @dataclass(frozen=True)
@@ -36,3 +42,11 @@ def case_export(db: Path, case: dict[str, Any]) -> CaseExport:
     """In a worker thread: the case's injections read in full from the record."""
     rows = queries.case_injections(db, case["id"])
     return CaseExport(case, [injection_detail(db, dict(row)) for row in rows])
+
+
+def case_traces(db: Path, export: CaseExport) -> dict[str, Trace]:
+    """In a worker thread: each injection's pressure trace (t_s, pressure_mmhg), gaps as NaN."""
+    return {
+        item["id"]: trace_arrays(queries.pressure_chunks(db, item["id"]))
+        for item in export.injections
+    }

@@ -4,96 +4,30 @@ REDCap import against its own data dictionary."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
 import re
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import matplotlib.image
 import odmlib.loader as odm_loader
 import odmlib.odm_loader as odm_xml_loader
 import pytest
 from fhir.resources.bundle import Bundle
 
 from controller.procedure.casebook import CaseBook
-from controller.procedure.cases import CaseCreate, CasePlan, DrugPreparation, Lesion
-from controller.records.actors import CONTROLLER, act_as
 from controller.records.exports.render import export_case
-from controller.records.recorder import Recorder
+from tests.support.recorded_case import case
 
-LIVER_VI = Lesion(
-    label="liver VI",
-    injected=True,
-    organ="liver",
-    size_mm=30,
-    depth_mm=60,
-    volume_ml=1.0,
-    drugs=["tlr-agonist"],
-    aliquots=2,
-)
-LIVER_II = Lesion(label="liver II", injected=False, organ="liver", size_mm=22, depth_mm=40)
-
-
-@pytest.fixture
-async def case(tmp_path: Path) -> AsyncIterator[tuple[CaseBook, str]]:
-    """A case with a plan, a prepared drug and one completed injection of 0.98 mL that
-    ada started, with its pressure trace, written as the controller writes them."""
-    recorder = Recorder(tmp_path / "record.sqlite")
-    await recorder.start()
-    book = CaseBook(recorder)
-    try:
-        act_as("ada")
-        case_id = (await book.create(CaseCreate(subject="HITIT-007", cycle=2, study="HIT-IT-01")))[
-            "id"
-        ]
-        await book.plan(case_id, CasePlan(lesions=[LIVER_VI, LIVER_II]))
-        now = datetime.now(UTC)
-        await book.prepare(
-            case_id,
-            DrugPreparation(drug="tlr-agonist", lot="L7", prepared_utc=now, prepared_volume_ml=2),
-        )
-        request = {
-            "volume_ml": 1.0,
-            "rate_ml_min": 1.0,
-            "syringe": "bd-luerlok-5ml",
-            "needle": "22g-coaxial-150mm",
-            "target": "liver VI",
-            "drug": "tlr-agonist",
-            "case_id": case_id,
-            "lesion": "liver VI",
-            "aliquots": 2,
-        }
-        await recorder.injection(
-            {
-                "id": "inj1",
-                "session_id": "s",
-                "created_utc": now.isoformat(),
-                "state": "completed",
-                "request_json": json.dumps(request),
-                "started_utc": now.isoformat(),
-                "ended_utc": now.isoformat(),
-                "delivered_ml": 0.98,
-                "before_fill_ml": 0.5,
-                "alarm_json": None,
-            }
-        )
-        await recorder.event("inj1", "started", {"fill_ml": 0.5}, 1.0)
-        act_as(CONTROLLER)
-        recorder.trace_into("inj1")
-        for k in range(200):
-            recorder.add_sample(k, k / 1000, 20.0 + k * 0.5, 0)
-        await recorder.flush_trace()
-        await recorder.event("inj1", "completed", {"delivered_ml": 0.98}, 2.0)
-        yield book, case_id
-    finally:
-        await recorder.close()
+__all__ = ["case"]  # the fixture
 
 
 async def exported(book: CaseBook, case_id: str, fmt: str) -> str:
     text, _ = await export_case(book, book.recorder.path, case_id, fmt)
+    assert isinstance(text, str)
     return text
 
 
@@ -191,3 +125,38 @@ async def test_the_case_json_and_page_say_whether_the_record_verified(
     view = json.loads(await exported(book, case_id, "json"))
     assert view["record_chain"]["verified"] is True
     assert "chain verified" in await exported(book, case_id, "html")
+
+
+async def test_the_case_report_is_one_pdf_page_with_every_section_and_the_trace_drawn(
+    case: tuple[CaseBook, str], tmp_path: Path
+) -> None:
+    """Rendered by poppler as a reader would: one A4 page, its sections' headings and the
+    case's facts in its text, and ink on the page where the trace is drawn."""
+    book, case_id = case
+    pdf, media = await export_case(book, book.recorder.path, case_id, "pdf")
+    assert media == "application/pdf" and isinstance(pdf, bytes) and pdf.startswith(b"%PDF")
+    path = tmp_path / "case.pdf"
+    path.write_bytes(pdf)
+    info = await _run("pdfinfo", str(path))
+    assert re.search(r"^Pages:\s+1$", info, re.M), info
+    assert re.search(r"^Page size:\s+595\.\d+ x 841\.\d+ pts \(A4\)", info, re.M), info
+    text = await _run("pdftotext", "-layout", str(path), "-")
+    for heading in ("Plan", "Drugs prepared", "Checklist", "Injections", "Pressure", "Imaging"):
+        assert re.search(rf"^\s*{heading}\s*$", text, re.M), f"{heading!r} not on the page"
+    for fact in ("HITIT-007", "cycle 2", "liver VI", "L7", "0.98", "ada", "chain verified"):
+        assert fact in text, f"{fact!r} not on the page"
+    await _run("pdftoppm", "-png", "-r", "60", "-singlefile", str(path), str(tmp_path / "page"))
+    page = matplotlib.image.imread(tmp_path / "page.png")
+    assert page.shape[0] > page.shape[1] > 400  # portrait
+    ink = page[..., :3].mean(axis=2) < 0.5
+    lower_half = ink[page.shape[0] // 2 :]
+    assert ink.mean() > 0.01 and lower_half.any()  # not blank, and drawn beyond the tables
+
+
+async def _run(*argv: str) -> str:
+    process = await asyncio.create_subprocess_exec(
+        *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await process.communicate()
+    assert process.returncode == 0, err.decode()
+    return out.decode()
