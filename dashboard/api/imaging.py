@@ -1,7 +1,8 @@
 """Imaging (issue 20): the subject's studies in the hospital's archive to choose from, the
 images chosen for each lesion, and the procedure written back as a DICOM SR. The archive's
-address is ``[imaging] dicomweb_url`` in the config; without it these answer 503 saying so,
-and an archive that cannot be reached or refuses answers 502 with what to check."""
+address is ``[imaging] dicomweb_url`` in the config; without it these answer 409 saying so
+(a state of this server's configuration, not a failure: no 5xx), and an archive that cannot
+be reached or refuses answers 502 with what to check."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ def add_imaging_routes(api: APIRouter, rt: Runtime, reads: list[Any], changes: l
 
     def archive() -> ArchiveLink:
         if not link.configured:
-            raise HTTPException(503, NOT_CONFIGURED)
+            raise HTTPException(409, NOT_CONFIGURED)
         return link
 
     @api.get("/cases/{case_id}/studies", dependencies=reads)
@@ -49,6 +50,7 @@ def add_imaging_routes(api: APIRouter, rt: Runtime, reads: list[Any], changes: l
     async def write_report(case_id: str) -> dict[str, str]:
         """The procedure as a DICOM Comprehensive SR referencing the chosen images, stored
         in the subject's study (STOW-RS); its UIDs are recorded with the case."""
+        await book().view(case_id)  # 404 for a case that does not exist, first
         try:
             return await archive().write_report(book(), rt.settings.db, case_id)
         except ArchiveError as exc:

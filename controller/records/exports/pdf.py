@@ -25,6 +25,7 @@ from controller.records.exports.source import CaseExport, Trace
 A4_IN = (8.27, 11.69)
 FONT_PT = 6.5
 ROW_IN = 0.13  # one table row at FONT_PT
+MAX_FACES = 6  # lesions drawn side by side
 MAX_ROWS = {"plan": 8, "drugs": 4, "checklist": 14, "injections": 10, "imaging": 5}
 
 
@@ -40,6 +41,7 @@ def case_pdf(export: CaseExport, traces: dict[str, Trace]) -> bytes:
         f"{case.get('date') or '-'}; case {case['id']}, status {case['status']}. {NOTE}"
     )
     page.section("Plan", *_plan_rows(case), key="plan")
+    page.technique("Technique (each injected lesion as a clock face, 12 o'clock up)", export)
     page.section("Drugs prepared", *_drug_rows(case), key="drugs")
     page.section("Checklist", *_checklist_rows(case), key="checklist")
     page.section("Injections", *_injection_rows(export), key="injections")
@@ -97,6 +99,34 @@ class _Page:
         table.set_fontsize(FONT_PT)
         self.y_in += height_in + 0.12
 
+    def technique(self, heading: str, export: CaseExport) -> None:
+        """Radial: the lesion's aliquots as sectors, those given shaded; sequential: its
+        sectors, the ones injected in this cycle shaded."""
+        lesions = [x for x in (export.case.get("plan") or {}).get("lesions", []) if x["injected"]]
+        if not lesions:
+            return
+        self.figure.text(0.06, self._y(), heading, fontsize=9, weight="bold", va="top")
+        self.y_in += 0.2
+        size_in = 0.75
+        for k, lesion in enumerate(lesions[:MAX_FACES]):
+            left = 0.08 + k * (1.0 / MAX_FACES) * 0.9
+            axes = self.figure.add_axes(
+                (left, self._y() - size_in / A4_IN[1], size_in / A4_IN[0], size_in / A4_IN[1])
+            )
+            parts, given, caption = _clock_face(lesion, export.injections)
+            colours = ["#2e7d32" if k in given else "#dddddd" for k in range(parts)]
+            axes.pie(
+                [1.0] * parts,
+                colors=colours,
+                startangle=90,
+                counterclock=False,
+                wedgeprops={"edgecolor": "white", "linewidth": 1.0},
+            )
+            axes.set_title(caption, fontsize=FONT_PT, y=-0.32)
+        if len(lesions) > MAX_FACES:
+            self.figure.text(0.9, self._y() - 0.3 / A4_IN[1], f"... and {len(lesions) - MAX_FACES}")
+        self.y_in += size_in + 0.35
+
     def trace(self, heading: str, traces: dict[str, Trace], export: CaseExport) -> None:
         self.figure.text(0.06, self._y(), heading, fontsize=9, weight="bold", va="top")
         self.y_in += 0.2
@@ -128,6 +158,26 @@ def _widths(columns: Sequence[str], rows: list[list[str]]) -> list[float]:
     ]
     total = float(sum(longest))
     return [n / total for n in longest]
+
+
+def _clock_face(
+    lesion: dict[str, Any], injections: list[dict[str, Any]]
+) -> tuple[int, set[int], str]:
+    """(sectors, those given, caption) for one lesion."""
+    label = lesion["label"]
+    if lesion.get("technique") == "sequential":
+        sectors = int(lesion.get("sectors") or 4)
+        given = {
+            int(i["sector"]) - 1
+            for i in injections
+            if i.get("lesion") == label and i.get("sector") and (i.get("delivered_ml") or 0) > 0
+        }
+        done = ", ".join(str(n + 1) for n in sorted(given)) or "none"
+        return sectors, given, f"{label}: sequential, sector {done} of {sectors}"
+    aliquots = int(lesion.get("aliquots") or 1)
+    each_ml = float(lesion["volume_ml"]) / aliquots
+    count = min(aliquots, int(float(lesion.get("delivered_ml") or 0.0) / each_ml + 0.05))
+    return aliquots, set(range(count)), f"{label}: radial, {count} of {aliquots} aliquots"
 
 
 def _label(item: dict[str, Any]) -> str:

@@ -143,7 +143,8 @@ async def test_the_case_report_is_one_pdf_page_with_every_section_and_the_trace_
     text = await _run("pdftotext", "-layout", str(path), "-")
     for heading in ("Plan", "Drugs prepared", "Checklist", "Injections", "Pressure", "Imaging"):
         assert re.search(rf"^\s*{heading}\s*$", text, re.M), f"{heading!r} not on the page"
-    for fact in ("HITIT-007", "cycle 2", "liver VI", "L7", "0.98", "ada", "chain verified"):
+    facts = ("HITIT-007", "cycle 2", "liver VI", "L7", "0.98", "ada", "chain verified")
+    for fact in (*facts, "Technique", "liver VI: radial, 2 of 2 aliquots"):
         assert fact in text, f"{fact!r} not on the page"
     await _run("pdftoppm", "-png", "-r", "60", "-singlefile", str(path), str(tmp_path / "page"))
     page = matplotlib.image.imread(tmp_path / "page.png")
