@@ -21,7 +21,7 @@ $(NODE_STAMP): package.json package-lock.json
 	touch $(NODE_STAMP)
 
 ## run: start the main job on the built-in simulator (Ctrl-C to stop)
-run: $(STAMP) $(NODE_STAMP)
+run: $(STAMP)
 	@d=$${RUN_DIR:-$$(mktemp -d /tmp/injectctl-run.XXXXXX)}; \
 	echo "Dashboard on the built-in simulator; record in $$d/injectctl.sqlite"; \
 	exec $(BIN)/injectctl serve --sim --db $$d/injectctl.sqlite

@@ -26,6 +26,7 @@ from controller.injection import StateError
 from controller.procedure.casebook import CaseRefused, NoSuchCase
 from controller.procedure.limits import LimitRefused
 from controller.records.people import CALIBRATES, INJECTS, READS_CASES
+from dashboard.api.alarms import STOP_PATH, add_alarm_routes
 from dashboard.api.calibration import add_calibration_routes
 from dashboard.api.cases import add_case_routes
 from dashboard.api.gravimetric import add_gravimetric_routes
@@ -41,7 +42,6 @@ from drivers.ne1000_protocol import PumpError
 from drivers.transducer_link import BridgeError, BridgeRefused
 
 STATIC = Path(__file__).resolve().parent / "static"
-VENDOR = Path(__file__).resolve().parent.parent / "node_modules" / "uplot" / "dist"
 
 
 def create_app(settings: ServeSettings, runtime: Runtime | None = None) -> FastAPI:
@@ -68,7 +68,7 @@ def create_app(settings: ServeSettings, runtime: Runtime | None = None) -> FastA
         return await rt.people.person(header(scope, b"authorization")) is not None
 
     # outermost first: the Host allowlist, then the guard (auth from headers, body limit)
-    app.add_middleware(Guard, authorized=known)
+    app.add_middleware(Guard, authorized=known, public_writes=frozenset({STOP_PATH}))
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(settings.allowed_hosts))
 
     control = depends(lambda: rt.people, INJECTS)
@@ -76,6 +76,7 @@ def create_app(settings: ServeSettings, runtime: Runtime | None = None) -> FastA
     api = APIRouter(prefix="/api/v1")
 
     add_injection_routes(api, rt, control)
+    add_alarm_routes(api, rt, control)
     add_record_routes(api, rt)
     add_procedure_routes(api, rt, control)
     add_calibration_routes(api, rt, bench)
@@ -92,8 +93,6 @@ def create_app(settings: ServeSettings, runtime: Runtime | None = None) -> FastA
         return FileResponse(STATIC / "index.html")
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    if VENDOR.is_dir():  # uPlot, installed from npm by the README's commands (no CDN)
-        app.mount("/vendor", StaticFiles(directory=VENDOR), name="vendor")
 
     _handlers(app)
     return app

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from controller.alarms import alarm_priority, pre_alarms
 from controller.calibration.gravimetric_bench import GravimetricBench
 from controller.calibration.session import CalibrationSession
 from controller.calibration.transducer import collect_raw, default_store_dir
@@ -25,6 +26,7 @@ from controller.injection import FINAL, Injection, State
 from controller.procedure.book import ProcedureBook
 from controller.procedure.casebook import CaseBook
 from controller.records.recorder import Recorder
+from controller.safety.verdict import Verdict
 from controller.system import DeviceSettings, System, SystemSettings, build_system
 from dashboard.auth import Directory
 from dashboard.simulation import Simulation
@@ -229,7 +231,9 @@ class Runtime:
         c = self.controller
         assert c is not None
         active = c.active
-        alarms = [] if c.alarm is None else [{"kind": c.alarm.kind, "detail": c.alarm.detail}]
+        alarms = [] if c.alarm is None else [_alarm_view(c.alarm)]
+        zero_age_s = None if c.zeroed_at_mono_s is None else now_s() - c.zeroed_at_mono_s
+        coming = pre_alarms(active, zero_age_s, c.config.zero_max_age_s)
         running = active is not None and active.state not in FINAL
         pressure = c.supervisor.last_pressure_mmhg
         return {
@@ -240,6 +244,7 @@ class Runtime:
             "alarms": alarms,
             "injection_id": active.id if active is not None else None,
             "line_settled": c.supervisor.rest_status().settled,
+            "pre_alarms": [p.view() for p in coming],
         }
 
     def health(self) -> dict[str, Any]:
@@ -277,3 +282,7 @@ def _rate_now(injection: Injection) -> float:
     """The rate the pump runs at: the planned one, or the pressure limiter's."""
     now = injection.rate_now_ml_min
     return round(now, 4) if now is not None else injection.request.rate_ml_min
+
+
+def _alarm_view(alarm: Verdict) -> dict[str, Any]:
+    return {"kind": alarm.kind, "priority": alarm_priority(alarm.kind), "detail": alarm.detail}

@@ -72,7 +72,7 @@ def injection_events(path: Path, injection_id: str) -> Rows:
 def recent_events(path: Path, limit: int) -> Rows:
     return read_rows(
         path,
-        "SELECT injection_id, t_utc, kind, detail_json FROM events ORDER BY id DESC LIMIT ?",
+        "SELECT injection_id, t_utc, kind, detail_json, actor FROM events ORDER BY id DESC LIMIT ?",
         (limit,),
     )
 

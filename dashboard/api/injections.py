@@ -1,5 +1,6 @@
 """The injection's own endpoints: health and state, zero, create, start, pause, resume,
-stop, and acknowledging an alarm. Control needs the token (``control``); reads do not."""
+stop (acknowledging and silencing an alarm are in ``alarms.py``). Control needs the token
+(``control``); reads do not."""
 
 from __future__ import annotations
 
@@ -74,8 +75,3 @@ def add_injection_routes(api: APIRouter, rt: Runtime, control: list[Any]) -> Non
     async def stop(injection_id: str) -> dict[str, Any]:
         find(controller(), injection_id)
         return injection_view(await controller().stop_injection(injection_id))
-
-    @api.post("/alarms/acknowledge", dependencies=control)
-    async def acknowledge() -> dict[str, Any]:
-        verdict = await controller().acknowledge()
-        return {"acknowledged": None if verdict is None else verdict.kind}

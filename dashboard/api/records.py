@@ -46,6 +46,7 @@ def add_record_routes(api: APIRouter, rt: Runtime) -> None:
                 "t": r["t_utc"],
                 **json.loads(r["detail_json"]),
                 "kind": r["kind"],
+                "actor": r["actor"],
             }
             for r in rows
         ]

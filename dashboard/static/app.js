@@ -1,19 +1,22 @@
 // The operator page. Everything shown comes from the server (state, injection, telemetry),
-// so a reload loses nothing. Control calls carry the operator token, asked for once and kept
-// for the browser session.
+// so a reload loses nothing. Control calls carry the signed-in person's token (kept for the
+// browser session); STOP never waits for one (issue 21).
 "use strict";
 const api = "/api/v1";
 const $ = (id) => document.getElementById(id);
-const HIGH = new Set(["occlusion", "over_pressure", "leak", "link_lost", "pump_fault", "sensor_fault"]);
 let current = null;   // the injection shown
 let limit = 900;
 const WINDOW_S = 30;
 const times = [], values = [];
 
-function token() {
-  let t = sessionStorage.getItem("injectctl-token");
-  if (!t) { t = prompt("Operator token") || ""; sessionStorage.setItem("injectctl-token", t); }
-  return t;
+function token() { return sessionStorage.getItem("injectctl-token") || ""; }
+
+// a credential refused: forget it and ask for it again, without blocking anything
+function askToSignIn(why) {
+  sessionStorage.removeItem("injectctl-token");
+  $("signed-in").textContent = "";
+  $("message").textContent = `${why}: sign in again`;
+  $("signin-token").focus();
 }
 
 // a refusal in words: the server's reason (409), or each field and what it broke (422)
@@ -30,12 +33,15 @@ async function control(path, body, method = "POST") {
     body: body ? JSON.stringify(body) : undefined,
   });
   const data = await response.json().catch(() => ({}));
-  if (response.status === 401) sessionStorage.removeItem("injectctl-token");
   $("message").textContent = response.ok ? "" : `${response.status}: ${describe(data.detail)}`;
+  if (response.status === 401) askToSignIn("your credential was not accepted");
   return response.ok ? data : null;
 }
 
 function chartWidth() { return Math.max(300, document.querySelector(".live").clientWidth - 10); }
+if (!window.uPlot) {
+  $("notices").insertAdjacentHTML("beforeend", "<p data-notice=\"uplot\">The pressure chart's library (uPlot) did not load: the trend is not drawn. The numbers, bar and alarms still work; reinstall injectctl.</p>");
+}
 const chart = window.uPlot ? new uPlot({
   width: chartWidth(), height: 300,
   scales: { x: { time: false }, y: { auto: true } },
@@ -56,7 +62,10 @@ function addSamples(message) {
   }
   const cut = times.length ? times[times.length - 1] - WINDOW_S : 0;
   while (times.length && times[0] < cut) { times.shift(); values.shift(); }
-  $("pressure").textContent = message.p.length ? message.p[message.p.length - 1].toFixed(1) : "--";
+  const now = message.p.length ? message.p[message.p.length - 1] : null;
+  $("pressure").textContent = now == null ? "--" : now.toFixed(1);
+  showPressureBar(now);
+  if (window.alarmSignals) window.alarmSignals.pressure(now, limit);
   if (chart) {
     const t0 = times.length ? times[times.length - 1] : 0;
     chart.setData([times.map((t) => t - t0), values, values.map(() => limit)]);
@@ -67,13 +76,7 @@ function showState(state) {
   $("state-badge").textContent = state.state;
   $("state-badge").dataset.state = state.state;
   $("line-settling").hidden = state.line_settled !== false || state.state === "running";
-  const alarm = state.alarms && state.alarms[0];
-  $("alarm").hidden = !alarm;
-  if (alarm) {
-    $("alarm").dataset.priority = HIGH.has(alarm.kind) ? "high" : "medium";
-    $("alarm-kind").textContent = alarm.kind.replace("_", " ").toUpperCase() + ":";
-    $("alarm-detail").textContent = alarm.detail;
-  }
+  if (window.alarmSignals) window.alarmSignals.show(state);
   if (state.injection_id) refreshInjection(state.injection_id);
 }
 
@@ -93,6 +96,7 @@ async function refreshInjection(id) {
   $("remaining").textContent = current.state === "running" ? `${left.toFixed(0)} s left` : "";
   limit = current.pressure_limit_mmhg || limit;
   $("limit-label").textContent = `limit ${limit.toFixed(0)}`;
+  drawClockFace(current);
   $("waiting").hidden = !current.waiting_for;
   $("waiting").textContent = current.waiting_for ? `Waiting for: ${current.waiting_for} (then Resume)` : "";
 }
@@ -128,9 +132,49 @@ $("zero").onclick = async () => {
   if (await control("/transducer/zero")) { $("message").textContent = "zeroed"; showChecklist(); }
 };
 $("acknowledge").onclick = () => control("/alarms/acknowledge");
-const stop = () => current && control(`/injections/${current.id}/stop`).then(() => refreshInjection(current.id));
+// STOP: one request that no credential can block; it names the person when the token is known
+async function stop() {
+  const t = token();
+  const response = await fetch(`${api}/stop`, {
+    method: "POST", headers: t ? { "Authorization": "Bearer " + t } : {},
+  });
+  const data = await response.json().catch(() => ({}));
+  $("message").textContent = response.ok ? (data.stopped ? "stopped" : "nothing was running") : `STOP: ${response.status}`;
+  if (data.stopped) refreshInjection(data.stopped);
+  if (response.ok && !data.identified) askToSignIn("stopped; your credential was not recognised");
+}
 $("stop").onclick = stop;
 document.addEventListener("keydown", (event) => { if (event.key === "Escape") stop(); });
+
+// the pressure bar: the line pressure against its limit, with the limit's tick
+function showPressureBar(mmHg) {
+  const scale = limit * 1.25;
+  const share = mmHg == null ? 0 : Math.max(0, Math.min(1, mmHg / scale));
+  $("pressure-fill").style.width = `${(share * 100).toFixed(1)}%`;
+  $("pressure-fill").dataset.zone = mmHg == null ? "none" : mmHg >= limit * 0.9 ? "high" : mmHg >= limit * 0.7 ? "near" : "ok";
+  $("limit-tick").style.left = `${(100 / 1.25).toFixed(1)}%`;
+}
+
+// the lesion as a clock face: radial aliquots as its sectors (done, now, to come), or the
+// sequential technique's sector of this cycle
+function drawClockFace(injection) {
+  const parts = injection.fills_ml.length > 1 ? injection.fills_ml.length
+    : injection.sector ? Math.max(4, injection.sector) : 1;
+  const now = injection.fills_ml.length > 1
+    ? injection.events.filter((e) => e.kind === "resumed").length : (injection.sector || 1) - 1;
+  const wedges = [];
+  for (let k = 0; k < parts; k++) {
+    const a0 = (k / parts) * 2 * Math.PI - Math.PI / 2, a1 = ((k + 1) / parts) * 2 * Math.PI - Math.PI / 2;
+    const p = (a) => `${(45 * Math.cos(a)).toFixed(2)} ${(45 * Math.sin(a)).toFixed(2)}`;
+    const done = injection.fills_ml.length > 1 ? k < now || injection.state === "completed" : false;
+    const state = k === now && !done ? "now" : done ? "done" : "next";
+    wedges.push(parts === 1 ? `<circle r="45" data-part="${injection.state === "completed" ? "done" : "now"}"/>`
+      : `<path data-part="${state}" d="M0 0 L${p(a0)} A45 45 0 0 1 ${p(a1)} Z"/>`);
+  }
+  $("clock-face").innerHTML = wedges.join("");
+  $("clock-label").textContent = injection.fills_ml.length > 1
+    ? `aliquot ${Math.min(now + 1, parts)} of ${parts}` : injection.sector ? `cycle ${injection.cycle || "-"}, sector ${injection.sector}` : "";
+}
 
 async function showChecklist() {
   const list = await (await fetch(`${api}/checklist`)).json();
@@ -152,7 +196,7 @@ async function showChecklist() {
 }
 setInterval(showChecklist, 2000);
 
-window.injectctl = { api, $, control, refreshInjection, showChecklist, token };
+window.injectctl = { api, $, control, refreshInjection, showChecklist, token, askToSignIn };
 fetch(`${api}/state`).then((r) => r.json()).then(showState);
 showChecklist();
 connect();

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 import aiomqtt
 from pydantic import SecretStr
 
+from controller.alarms import alarm_priority
 from controller.config import MqttConfig
 from controller.records.recorder import utc_now
 from dashboard.telemetry.bus import Client, TelemetryBus
@@ -132,6 +133,7 @@ class MqttPublisher:
     def on_record(self, what: str, record: dict[str, Any]) -> None:
         """Recorder observer: a committed event, alarm or acknowledgement."""
         if what == "alarm":
+            record = {**record, "priority": alarm_priority(str(record.get("kind")))}
             self._active_alarms.append(record)
             self._queue_event("alarms", {"active": list(self._active_alarms), "raised": record})
         elif what == "acknowledged":

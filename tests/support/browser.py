@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import shutil
 import threading
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -99,18 +99,31 @@ async def page_on_sim(tmp_path: Path) -> AsyncIterator[tuple[Page, ServedInThrea
 
 
 @contextlib.asynccontextmanager
-async def page_on(settings: ServeSettings) -> AsyncIterator[tuple[Page, ServedInThread]]:
+async def page_on(
+    settings: ServeSettings,
+    prepare: Callable[[Page], Awaitable[None]] | None = None,
+    viewport: tuple[int, int] = (1280, 800),
+) -> AsyncIterator[tuple[Page, ServedInThread]]:
     """The app with these settings served in its own thread, and Chromium's page on it,
-    signed in with the test token."""
+    signed in with the test token; ``prepare`` runs before the page loads (a clock, a hook
+    on the AudioContext, a route). Sound may start without a gesture, as on a workstation
+    whose operator enabled it once."""
     assert shutil.which(CHROMIUM), "Debian's chromium is needed (make test installs it)"
     served = ServedInThread(settings)
     await served.start()
     try:
         async with async_playwright() as playwright:
-            browser = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+            browser = await playwright.chromium.launch(
+                executable_path=CHROMIUM,
+                headless=True,
+                args=["--autoplay-policy=no-user-gesture-required"],
+            )
             try:
-                page = await browser.new_page(viewport={"width": 1280, "height": 800})
+                width, height = viewport
+                page = await browser.new_page(viewport={"width": width, "height": height})
                 await page.add_init_script(f"sessionStorage.setItem('injectctl-token', '{TOKEN}')")
+                if prepare is not None:
+                    await prepare(page)
                 await page.goto(f"{served.base}/")
                 yield page, served
             finally:

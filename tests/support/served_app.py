@@ -117,6 +117,7 @@ async def start_running(served: Served, **body: object) -> str:
     http = served.http
     assert (await http.post("/api/v1/transducer/zero", headers=AUTH)).is_success
     created = await http.post("/api/v1/injections", json={**BODY, **body}, headers=AUTH)
+    assert created.status_code == 201, created.text
     injection_id: str = created.json()["id"]
     await line_settled(served)
     assert (await http.post(f"/api/v1/injections/{injection_id}/start", headers=AUTH)).is_success

@@ -42,6 +42,7 @@ async def test_reads_are_open_and_control_needs_the_token(served: Served) -> Non
         "alarms",
         "injection_id",
         "line_settled",
+        "pre_alarms",  # issue 21 (and each alarm's "priority")
     }
     for path in (
         "/api/v1/transducer/zero",
