@@ -133,15 +133,25 @@ $("zero").onclick = async () => {
 };
 $("acknowledge").onclick = () => control("/alarms/acknowledge");
 // STOP: one request that no credential can block; it names the person when the token is known
+// (tried twice; a STOP that did not reach the controller says so, never silently)
 async function stop() {
   const t = token();
-  const response = await fetch(`${api}/stop`, {
-    method: "POST", headers: t ? { "Authorization": "Bearer " + t } : {},
-  });
+  let response = null;
+  for (let attempt = 0; attempt < 2 && !response; attempt++) {
+    response = await fetch(`${api}/stop`, {
+      method: "POST", headers: t ? { "Authorization": "Bearer " + t } : {},
+    }).catch(() => null);
+  }
+  if (!response || response.status >= 500) {
+    $("message").textContent = "STOP DID NOT REACH THE CONTROLLER: use the pump's own stop key";
+    return;
+  }
   const data = await response.json().catch(() => ({}));
-  $("message").textContent = response.ok ? (data.stopped ? "stopped" : "nothing was running") : `STOP: ${response.status}`;
+  $("message").textContent = response.ok ? (data.stopped ? "stopped" : "nothing was running") : `STOP: ${response.status} ${describe(data.detail)}`;
   if (data.stopped) refreshInjection(data.stopped);
-  if (response.ok && !data.identified) askToSignIn("stopped; your credential was not recognised");
+  if (response.ok && !data.identified && (t || data.stopped)) {
+    askToSignIn(t ? `${data.stopped ? "stopped" : "nothing was running"}; your credential was not recognised` : "stopped; you are not signed in");
+  }
 }
 $("stop").onclick = stop;
 document.addEventListener("keydown", (event) => { if (event.key === "Escape") stop(); });
