@@ -38,10 +38,14 @@
       // fundamental and four harmonics, as the standard asks, falling off
       wave = audio.createPeriodicWave(new Float32Array([0, 0, 0, 0, 0, 0]),
                                       new Float32Array([0, 1, 0.5, 0.35, 0.25, 0.2]));
+      audio.onstatechange = soundNotice;
     }
     if (audio.state === "suspended") audio.resume().catch(() => {});
-    notice("sound", audio.state === "running" ? "" : "sound is off until you click the page");
+    soundNotice();
     return audio;
+  }
+  function soundNotice() {
+    notice("sound", audio.state === "running" ? "" : "Alarm sound is off until you click or tap the page");
   }
   // the browser lets sound start only after a gesture: any click or key enables it
   for (const type of ["pointerdown", "keydown"]) document.addEventListener(type, () => context(), { capture: true });
@@ -100,6 +104,7 @@
     }
   }
   setInterval(tick, TICK_MS);
+  context();  // at once: a page whose browser holds the sound back says so before any alarm
 
   function show(state) {
     const latched = state.alarms && state.alarms[0];

@@ -103,11 +103,12 @@ async def page_on(
     settings: ServeSettings,
     prepare: Callable[[Page], Awaitable[None]] | None = None,
     viewport: tuple[int, int] = (1280, 800),
+    sound_allowed: bool = True,
 ) -> AsyncIterator[tuple[Page, ServedInThread]]:
     """The app with these settings served in its own thread, and Chromium's page on it,
     signed in with the test token; ``prepare`` runs before the page loads (a clock, a hook
     on the AudioContext, a route). Sound may start without a gesture, as on a workstation
-    whose operator enabled it once."""
+    whose operator enabled it once (unless ``sound_allowed`` is false: the browser's default)."""
     assert shutil.which(CHROMIUM), "Debian's chromium is needed (make test installs it)"
     served = ServedInThread(settings)
     await served.start()
@@ -116,7 +117,7 @@ async def page_on(
             browser = await playwright.chromium.launch(
                 executable_path=CHROMIUM,
                 headless=True,
-                args=["--autoplay-policy=no-user-gesture-required"],
+                args=["--autoplay-policy=no-user-gesture-required"] if sound_allowed else [],
             )
             try:
                 width, height = viewport

@@ -136,6 +136,16 @@ async def test_a_chart_library_that_did_not_load_is_said_on_the_page(tmp_path: P
         await expect(page.locator("#stop")).to_be_enabled()  # the page still stops
 
 
+async def test_a_page_whose_browser_holds_the_sound_back_says_so_before_any_alarm(
+    tmp_path: Path,
+) -> None:
+    settings = sim_settings(tmp_path / "db.sqlite", staleness_s=1.0)
+    async with page_on(settings, sound_allowed=False) as (page, _):
+        await expect(page.locator("#notices [data-notice=sound]")).to_contain_text(
+            "Alarm sound is off until you click"
+        )
+
+
 async def test_the_operator_screen_at_a_tablet_size(tmp_path: Path) -> None:
     """1024x768 (a tablet in landscape beside the table): the pressure big enough for 3 m,
     the bar with its limit tick, the lesion's clock face, touch-sized controls."""
