@@ -159,7 +159,12 @@ async def plan_and_start(
     )
     controller = runtime.controller
     await served.until(lambda: controller.supervisor.rest_status().settled, 60)
-    await expect(page.locator("#line-settling")).to_be_hidden(timeout=5_000)
+    try:  # the page follows the server's state (10 a second); the rest may waver again
+        await expect(page.locator("#line-settling")).to_be_hidden(timeout=20_000)
+    except AssertionError as error:
+        rest = controller.supervisor.rest_status()
+        why = None if rest.settled else rest.why_not_settled()
+        raise AssertionError(f"{error}\nthe server's rest now: {rest.settled} ({why})") from error
     await page.evaluate("document.getElementById('message').textContent = 'pressed'")
     await page.click("#start")
     await expect(page.locator("#message")).not_to_have_text("pressed", timeout=5_000)

@@ -12,7 +12,7 @@ import pytest
 
 from bench.hil import settled
 from controller.controller import Controller
-from controller.injection import State
+from controller.injection import Injection, State
 from simulator.rig_process import RigProcess
 from simulator.scenario import load_scenario
 from tests.support.controller_rig import request, sampled_until, wired_controller
@@ -37,6 +37,20 @@ async def apart(tmp_path: Path) -> AsyncIterator[tuple[RigProcess, Controller]]:
         await rig.stop()
 
 
+async def delivering(controller: Controller, injection: Injection) -> None:
+    """Until the pump has delivered 20 uL of the injection just started; if not within
+    10 s, the failure says what the controller saw (an alarm at the start, a stuck state)."""
+    try:
+        await sampled_until(controller.bridge, lambda: injection.delivered_ml > 0.02, 10)
+    except TimeoutError:
+        alarm = controller.alarm
+        latched = f"{alarm.kind}: {alarm.detail}" if alarm else "none"
+        raise AssertionError(
+            f"not delivering after 10 s: injection {injection.state.value}, "
+            f"{injection.delivered_ml:.4f} mL; alarm {latched}"
+        ) from None
+
+
 async def test_a_hung_event_loop_is_caught_by_the_bridge_watchdog(
     apart: tuple[RigProcess, Controller],
 ) -> None:
@@ -46,7 +60,7 @@ async def test_a_hung_event_loop_is_caught_by_the_bridge_watchdog(
     rig, controller = apart
     injection = controller.create_injection(request(volume_ml=2.0, rate_ml_min=2.0))
     await controller.start_injection(injection.id)
-    await sampled_until(controller.bridge, lambda: injection.delivered_ml > 0.02, 10)
+    await delivering(controller, injection)
     assert (await rig.state())["pump_moving"]
     time.sleep(0.4)  # noqa: ASYNC251 - the misbehaving component: it blocks the loop
     during = await rig.state()
@@ -62,7 +76,7 @@ async def test_a_short_stall_is_not_a_fault(apart: tuple[RigProcess, Controller]
     rig, controller = apart
     injection = controller.create_injection(request(volume_ml=1.0, rate_ml_min=2.0))
     await controller.start_injection(injection.id)
-    await sampled_until(controller.bridge, lambda: injection.delivered_ml > 0.02, 10)
+    await delivering(controller, injection)
     time.sleep(0.1)  # noqa: ASYNC251 - a busy host, not a hung one
     delivered = injection.delivered_ml
     await sampled_until(controller.bridge, lambda: injection.delivered_ml > delivered + 0.02, 10)
@@ -109,7 +123,7 @@ async def test_a_device_fault_mid_injection_ends_in_a_stopped_pump(
     watch = AlarmWatch(controller)
     injection = controller.create_injection(request(volume_ml=2.0, rate_ml_min=2.0))
     await controller.start_injection(injection.id)
-    await sampled_until(controller.bridge, lambda: injection.delivered_ml > 0.02, 10)
+    await delivering(controller, injection)
     injected_at = time.monotonic()
     for fault, params in faults:
         await rig.inject(fault, **params)
@@ -129,7 +143,7 @@ async def test_line_noise_mid_injection_is_survived(
     rig, controller = apart
     injection = controller.create_injection(request(volume_ml=2.0, rate_ml_min=2.0))
     await controller.start_injection(injection.id)
-    await sampled_until(controller.bridge, lambda: injection.delivered_ml > 0.02, 10)
+    await delivering(controller, injection)
     for fault, params in SURVIVED[case]:
         await rig.inject(fault, **params)
     delivered = injection.delivered_ml
