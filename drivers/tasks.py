@@ -29,13 +29,27 @@ async def cancel_and_wait(
     *tasks: asyncio.Future[Any] | None, recancel_s: float = RECANCEL_S
 ) -> None:
     """Cancel the tasks, wait until every one has ended, then raise the first error one of
-    them ended with (other than being cancelled), as ``await task`` would have."""
+    them ended with (other than being cancelled), as ``await task`` would have.
+
+    If the caller is itself cancelled meanwhile (its own owner repeating the cancel), it
+    still waits for its tasks to end, then raises that CancelledError, as a TaskGroup does:
+    otherwise a repeated cancel from above abandoned a child half-cancelled (the MQTT
+    sender, seen leaked in a fresh-clone run)."""
     owned = [task for task in tasks if task is not None]
     pending = {task for task in owned if not task.done()}
+    interrupted, cancel_now = False, True
     while pending:
-        for task in pending:
-            task.cancel()
-        _, pending = await asyncio.wait(pending, timeout=recancel_s)
+        if cancel_now:
+            for task in pending:
+                task.cancel()
+        try:
+            _, pending = await asyncio.wait(pending, timeout=recancel_s)
+            cancel_now = True
+        except asyncio.CancelledError:
+            interrupted, cancel_now = True, False  # ours first, then the caller's cancel
+            pending = {task for task in pending if not task.done()}
+    if interrupted:
+        raise asyncio.CancelledError
     errors = [task.exception() for task in owned if not task.cancelled()]
     first = next((error for error in errors if error is not None), None)
     if first is not None:

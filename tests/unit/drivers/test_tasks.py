@@ -43,7 +43,9 @@ async def test_a_cancel_dropped_by_wait_for_is_repeated_until_the_task_ends() ->
     assert task.cancelled()
 
 
-async def test_the_owners_own_cancel_is_not_absorbed() -> None:
+async def test_the_owners_own_cancel_is_not_absorbed_and_waits_for_its_tasks() -> None:
+    """Cancelled itself while ending a child, the owner still waits for the child's end
+    (its cleanup not cut short), then passes its own cancel on."""
     cleaning, release = asyncio.Event(), asyncio.Event()
 
     async def slow_to_end() -> None:
@@ -57,10 +59,12 @@ async def test_the_owners_own_cancel_is_not_absorbed() -> None:
     owner = asyncio.create_task(cancel_and_wait(child, recancel_s=10.0))
     await cleaning.wait()  # the owner has cancelled the child and is waiting for it
     owner.cancel()
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert not owner.done() and not child.done()  # the child is not abandoned mid-cleanup
+    release.set()
     with pytest.raises(asyncio.CancelledError):
         await owner
-    release.set()
-    await cancel_and_wait(child)
     assert child.cancelled()
 
 
