@@ -165,8 +165,16 @@ async def plan_and_start(
         rest = controller.supervisor.rest_status()
         why = None if rest.settled else rest.why_not_settled()
         raise AssertionError(f"{error}\nthe server's rest now: {rest.settled} ({why})") from error
-    await page.evaluate("document.getElementById('message').textContent = 'pressed'")
-    await page.click("#start")
-    await expect(page.locator("#message")).not_to_have_text("pressed", timeout=5_000)
-    await expect(page.locator("#message")).to_have_text("", timeout=5_000)
+    # as an operator does: a START refused because the line moved again since it settled
+    # (a slow decay at the rest's threshold; seen once in about 30 runs) is pressed again
+    # once it has settled; any other answer fails here
+    message = page.locator("#message")
+    for _ in range(3):
+        await page.evaluate("document.getElementById('message').textContent = 'pressed'")
+        await page.click("#start")
+        await expect(message).not_to_have_text("pressed", timeout=5_000)
+        if "line still settling" not in (await message.text_content() or ""):
+            break
+        await served.until(lambda: controller.supervisor.rest_status().settled, 60)
+    await expect(message).to_have_text("", timeout=5_000)
     await expect(page.locator("#state-badge")).to_have_text("running", timeout=5_000)
