@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from controller.controller import Controller
+from controller.controller import Controller, StartRefused
 from controller.injection import FINAL, Injection, InjectionRequest, State
 from controller.procedure.limits import LimitRefused
 from controller.system import (
@@ -166,7 +166,13 @@ async def _inject(args: argparse.Namespace, controller: Controller) -> int:
         )
     )
     await _wait_for_rest(controller, injection, args.settle_timeout_s)
-    await controller.start_injection(injection.id)
+    try:
+        await controller.start_injection(injection.id)
+    except StartRefused as refused:  # one line that says why, not a traceback
+        verdict = controller.alarm
+        latched = f" (latched: {verdict.kind}: {verdict.detail})" if verdict is not None else ""
+        print(f"injectctl inject: START refused: {refused}{latched}", file=sys.stderr)
+        return 2
     print(f"started {injection.id}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
