@@ -2,9 +2,10 @@
 
 The token in ``INJECTCTL_TOKEN`` is the first operator (compared in constant time); every
 other token is looked up by its SHA-256 among the record's users (``injectctl users
-add``). A token not known is looked up again in the record at most once a second, so a
-person added while ``serve`` runs can sign in at once and a flood of bad tokens costs one
-read a second. An endpoint states the roles it needs: 401 without a known token, 403 for
+add``). The people are read from the record again when a request comes more than a
+second after the last read, so a person added while ``serve`` runs can sign in at once, one
+disabled (``injectctl users disable``) is refused within a second, and a flood of requests
+costs one read a second. An endpoint states the roles it needs: 401 without a known token, 403 for
 a role that may not; the request then acts for that person in the record.
 """
 
@@ -50,10 +51,9 @@ class Directory:
         return self._by_digest.get(token_digest(token))
 
     async def person(self, authorization: str | None) -> Person | None:
-        """``known``, else once more after re-reading the record (at most once a second)."""
-        found = self.known(authorization)
-        if found is not None or not (authorization or "").startswith(SCHEME):
-            return found
+        """``known`` after re-reading the record if the last read is over a second old."""
+        if not (authorization or "").startswith(SCHEME):
+            return None
         async with self._reload:
             if time.monotonic() - self._loaded_at >= RELOAD_AFTER_S:
                 await self.load()

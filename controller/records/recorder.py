@@ -243,6 +243,13 @@ class Recorder:
             (name, role, token_sha256, utc_now()),
         )
 
+    def disable_user(self, name: str) -> asyncio.Future[None]:
+        """The person may no longer sign in; their row (and every event they made) stays."""
+        return self.submit(
+            "UPDATE users SET disabled_utc = ? WHERE name = ? AND disabled_utc IS NULL",
+            (utc_now(), name),
+        )
+
     def event(
         self, injection_id: str | None, kind: str, detail: dict[str, Any], t_mono_s: float
     ) -> asyncio.Future[None]:

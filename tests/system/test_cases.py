@@ -4,6 +4,7 @@ every event naming who asked, and the record's hash chain checked by the CLI."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import sqlite3
 from datetime import UTC, datetime
@@ -110,6 +111,40 @@ async def test_case_endpoints_need_a_person_with_the_right_role(served: Served) 
             assert answer.status_code == expected, (method, path, answer.text)
     assert (await http.get(f"/api/v1/cases/{case_id}/nope", headers=viewer)).status_code == 404
     assert (await http.get("/api/v1/cases/nope", headers=viewer)).status_code == 404
+
+
+async def test_a_disabled_person_is_refused_and_the_record_keeps_them(served: Served) -> None:
+    http, db = served.http, served.runtime.settings.db
+    nurse = await add_person(db, "nina", "operator")
+    assert (
+        await http.post("/api/v1/cases", json={"subject": "S9", "cycle": 1}, headers=nurse)
+    ).status_code == 201
+    code, out, err = await run_cli("users", "disable", "nina", "--db", str(db))
+    assert code == 0 and "disabled nina" in out, err
+    # the running serve reads the people again once its last read is a second old: the
+    # refusal is due by time, so the test asks as a client would until it comes (5 s at most)
+    answers = []
+    deadline = asyncio.get_running_loop().time() + 5.0
+    while asyncio.get_running_loop().time() < deadline:
+        answer = await http.post("/api/v1/cases", json={"subject": "S9", "cycle": 1}, headers=nurse)
+        answers.append(answer.status_code)
+        if answer.status_code == 401:
+            break
+        await asyncio.sleep(0.2)
+    assert answers[-1] == 401, answers
+    code, out, err = await run_cli("users", "list", "--db", str(db))
+    assert code == 0 and "nina" not in out
+    code, out, err = await run_cli("users", "disable", "nina", "--db", str(db))
+    assert code == 1 and "'nina' is not someone who may sign in" in err and "users list" in err
+    with sqlite3.connect(db) as con:
+        (disabled,) = con.execute("SELECT disabled_utc FROM users WHERE name = 'nina'").fetchone()
+        kinds = [
+            row[0]
+            for row in con.execute("SELECT detail_json FROM events WHERE kind = 'user_disabled'")
+        ]
+    assert disabled is not None and kinds == ['{"name": "nina"}']
+    code, out, err = await run_cli("records", "verify", "--db", str(db))
+    assert code == 0, out + err
 
 
 async def test_a_plan_that_cannot_be_given_is_422_naming_the_field(served: Served) -> None:
