@@ -8,7 +8,9 @@ tumour or the tract opening makes it fall). The up CUSUM's drift is a fraction o
 the slow rise of tissue filling up does not accumulate; the down one's is small and fixed.
 Breathing and pulse swing both ways: the limits are what the same CUSUMs did on the rest
 signal, bounded by the artifact envelope. C is the compliance measured at the start
-(``compliance.py``), the catalog's until then.
+(``compliance.py``), the catalog's until then. The 4 s slope's rebound test runs from the
+start through the levelling and after it: a line softer than the estimate climbs, once
+blocked, below the up CUSUM's drift, but far faster than the creep it had slowed to.
 """
 
 from __future__ import annotations
@@ -300,6 +302,7 @@ class LineModel:
             self._monitor(t, filtered, step)
 
     def _monitor(self, t: float, filtered: float, step: float) -> None:
+        self._long_rebound(t - self.t_start, max(self.full_occlusion_slope, self.first_slope))
         self.up, self.down = cusum_step(
             self.up, self.down, step, self.up_drift_mmhg_s * BLOCK_S, DOWN_DRIFT_MMHG_S * BLOCK_S
         )

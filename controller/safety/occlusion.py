@@ -46,7 +46,7 @@ class Occlusion:
         if line.state is not LineState.MONITORING:
             self._climb.reset()
             return None
-        return self._shifted(t, line) or self._climbing(t, line)
+        return self._shifted(t, line) or self._climbing(t, line) or self._long_climb(t, line)
 
     def _during_start(self, t: float, line: LineModel) -> Verdict | None:
         if self._rebound.holds(t, line.rebounding):
@@ -66,14 +66,26 @@ class Occlusion:
             )
             values = {"slope_mmhg_s": slope, "min_slope_mmhg_s": line.min_breath_slope}
             return Verdict(VerdictKind.OCCLUSION, detail, t, values)
+        return self._long_climb(t, line) or self._never_levelled(t, line)
+
+    def _long_climb(self, t: float, line: LineModel) -> Verdict | None:
+        """The 4 s slope (about a breath) only falls from the start on, through the
+        levelling and after it; climbing back well beyond what the artifacts swing it is a
+        blockage. After the levelling this is what catches a line whose compliance is
+        larger than the estimate: it climbs slower than the Q/C the CUSUM's drift is
+        sized from, but still far faster than it was creeping."""
         if self._long_rebound.holds(t, line.long_rebounding):
+            phase = "during the start" if line.state is LineState.LEARNING else "after levelling"
             detail = (
-                f"pressure climbing again at {line.slope:.1f} mmHg/s over 4 s during the start "
+                f"pressure climbing again at {line.slope:.1f} mmHg/s over 4 s {phase} "
                 f"(it had slowed to {line.min_long_slope:.1f}; a blocked line climbs at "
                 f"{line.full_occlusion_slope:.1f})"
             )
             values = {"slope_mmhg_s": line.slope, "min_slope_mmhg_s": line.min_long_slope}
             return Verdict(VerdictKind.OCCLUSION, detail, t, values)
+        return None
+
+    def _never_levelled(self, t: float, line: LineModel) -> Verdict | None:
         if t - line.t_start > line.learn_limit_s:
             return Verdict(
                 VerdictKind.OCCLUSION,

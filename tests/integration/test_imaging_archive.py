@@ -15,7 +15,7 @@ import pytest
 from fhir.resources.bundle import Bundle
 from pydicom import Dataset
 
-from bench.mosquitto import free_port
+from bench.server_process import free_port
 from controller.config import ImagingConfig
 from controller.imaging.archive_link import ArchiveLink
 from controller.imaging.dicomweb import ArchiveError, DicomWeb

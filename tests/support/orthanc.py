@@ -3,8 +3,6 @@ storage, and synthetic CT series made with pydicom to load into it."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import shutil
 from collections.abc import AsyncIterator
@@ -18,14 +16,14 @@ import pytest
 from pydicom import Dataset, FileMetaDataset, dcmwrite
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
-from bench.mosquitto import free_port
+from bench.server_process import ServerProcess, free_port
 
 ORTHANC = shutil.which("Orthanc") or "/usr/sbin/Orthanc"
 DICOMWEB_PLUGIN = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so"
 READY = b"Orthanc has started"
 
 
-class Archive:
+class Archive(ServerProcess):
     def __init__(self, folder: Path) -> None:
         self.http_port, self.dicom_port = free_port(), free_port()
         self.config = folder / "orthanc.json"
@@ -46,9 +44,7 @@ class Archive:
                 }
             )
         )
-        self.process: asyncio.subprocess.Process | None = None
-        self._drain: asyncio.Task[None] | None = None
-        self.log: list[bytes] = []
+        super().__init__([ORTHANC, str(self.config)], READY, timeout_s=30.0, log_on_stdout=True)
 
     @property
     def url(self) -> str:
@@ -57,44 +53,6 @@ class Archive:
     @property
     def dicomweb_url(self) -> str:
         return f"{self.url}/dicom-web"
-
-    async def start(self) -> None:
-        """Start it and return once it says it has started (its own log line)."""
-        process = await asyncio.create_subprocess_exec(
-            ORTHANC,
-            str(self.config),
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-        log = process.stdout
-        assert log is not None
-        try:
-            async with asyncio.timeout(30):
-                while READY not in (line := await log.readline()):
-                    self.log.append(line)
-                    if not line:
-                        raise RuntimeError("Orthanc exited: " + b"".join(self.log).decode())
-        except BaseException:
-            process.kill()
-            await process.wait()
-            raise
-        self.process = process
-        self._drain = asyncio.create_task(self._keep_reading(log))
-
-    async def _keep_reading(self, stdout: asyncio.StreamReader) -> None:
-        while line := await stdout.readline():
-            self.log.append(line)
-
-    async def stop(self) -> None:
-        if self.process is None:
-            return
-        if self.process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.process.terminate()
-        await self.process.wait()
-        if self._drain is not None:
-            await self._drain
-        self.process = None
 
     async def upload(self, datasets: list[Dataset]) -> None:
         """Through Orthanc's own REST API (not the DICOMweb under test)."""
