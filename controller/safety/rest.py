@@ -29,6 +29,13 @@ WINDOW_S = 20.0
 MIN_REST_S = 3.0  # at least this long at rest before the line can be called settled
 SETTLED_MMHG_PER_S = 0.15  # the breath-averaged level may move at most this fast ...
 SETTLED_PER_ENVELOPE = 0.03  # ... plus this much per mmHg of breathing (its residue)
+# Once called settled, the line stays so while its averaged level moves less than this
+# many times the limit, if it was called settled within the last HOLD_SETTLED_S: a
+# breath-averaged rate near the limit wavers across it from one block to the next (an
+# irregular breath), and a start asked a moment after "settled" must not meet "settling".
+# A real disturbance (the stopcock, a flush, a fill's decay) moves the level far faster.
+UNSETTLE_FACTOR = 2.0
+HOLD_SETTLED_S = 1.0
 NO_RHYTHM_AVERAGE_S = 2.0
 ENVELOPE_MIN_S = 4.0
 DEFAULT_ENVELOPE_MMHG = 8.0  # when the rest was too short to measure one
@@ -65,6 +72,7 @@ class Rest:
         # window with an irregular breath shows no clear rhythm, so the breath-averaged rate
         # does not jump to a 2 s average that leaves half a breath in it
         self._breath_blocks = 0
+        self._settled_at_s = float("-inf")  # when a status last called the line settled
 
     def add(self, t: float, filtered_mmhg: float, block_mmhg: float, held: bool) -> None:
         """One 10 ms block at rest; ``held``: a handling spike is near it."""
@@ -77,6 +85,7 @@ class Rest:
     def clear(self) -> None:
         self._status = None
         self._breath_blocks = 0
+        self._settled_at_s = float("-inf")
         for ring in (self._t, self._filtered, self._blocks, self._held):
             ring.clear()
 
@@ -104,7 +113,11 @@ class Rest:
         rate = float(averaged[-1] - averaged[-1 - lag]) / (lag * BLOCK_S) if lag else 0.0
         envelope = self._envelope(x, averaged, period)
         allowed = SETTLED_MMHG_PER_S + SETTLED_PER_ENVELOPE * envelope
+        if self._t[-1] - self._settled_at_s <= HOLD_SETTLED_S:
+            allowed *= UNSETTLE_FACTOR
         settled = self.span_s >= MIN_REST_S and abs(rate) <= allowed
+        if settled:
+            self._settled_at_s = self._t[-1]
         return RestStatus(
             settled, float(averaged[-1]), envelope, rate, self.span_s, self._breath_blocks
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from controller.safety.rest import Rest
+from controller.safety.rest import SETTLED_MMHG_PER_S, SETTLED_PER_ENVELOPE, Rest
 from controller.safety.timebase import BLOCK_S
 from simulator.plant.artifacts import ArtifactConfig, Artifacts
 
@@ -84,3 +84,38 @@ def test_a_settled_line_stays_settled_as_the_window_slides(irregularity: float) 
                     refusals.append((seed, round(t, 2), status.why_not_settled()))
     assert refusals == []
     assert max(levels) - min(levels) < 2.0  # the breath average, not the breath
+
+
+def _ramp_after_breathing(times_limit: float) -> np.ndarray:
+    """12 s settled under breathing and pulse, then the level moving at ``times_limit``
+    times the settled limit for 8 s."""
+    t = np.arange(0.0, 20.0, BLOCK_S)
+    settled = rest_of(breathing(12.0)).status()
+    limit = SETTLED_MMHG_PER_S + SETTLED_PER_ENVELOPE * settled.envelope_mmhg
+    return breathing(20.0) + times_limit * limit * np.clip(t - 12.0, 0.0, None)
+
+
+def _settled_each_block(values: np.ndarray, every: int = 1) -> list[bool]:
+    rest, answers = Rest(), []
+    for k, value in enumerate(values):
+        rest.add(k * BLOCK_S, float(value), float(value), held=False)
+        if k * BLOCK_S >= 11.0 and k % every == 0:
+            answers.append(rest.status().settled)
+    return answers
+
+
+def test_a_settled_line_whose_level_wavers_near_the_limit_stays_settled() -> None:
+    """Hysteresis: once settled, a level moving at 1.5 times the limit is still settled
+    while it is asked about (a start asked a moment after the page said settled must not
+    meet 'settling'); three times as fast is not."""
+    wavering = _settled_each_block(_ramp_after_breathing(1.5))
+    assert all(wavering), wavering.index(False)
+    moving = _settled_each_block(_ramp_after_breathing(3.0))
+    assert moving[0] and not moving[-1]
+
+
+def test_the_hysteresis_holds_only_for_a_status_asked_within_a_second() -> None:
+    """Asked only every 3 s, the same level moving at 1.5 times the limit is not settled
+    once the move shows: an old 'settled' does not excuse a line nobody watched."""
+    answers = _settled_each_block(_ramp_after_breathing(1.5), every=300)
+    assert answers[0] and not answers[-1], answers
