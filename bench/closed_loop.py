@@ -82,6 +82,7 @@ class CaseResult:
     rate_changes: int = 0  # pressure-limited mode: the rates sent to the pump
     # the compliance: what the catalogs said, what the start-up fit measured, the truth
     compliance_ml_per_mmhg: dict[str, float] = field(default_factory=dict)
+    relief: dict[str, Any] | None = None  # the stop's pressure relief, as recorded
 
     @property
     def false_alarm(self) -> bool:
@@ -298,7 +299,14 @@ def _result(
         peak_mmhg=float(peak),
         rate_changes=changes,
         compliance_ml_per_mmhg=_compliance(controller, p.c_line),
+        relief=_relief(injection),
     )
+
+
+def _relief(injection: Injection | None) -> dict[str, Any] | None:
+    events = injection.events if injection is not None else []
+    found = [e for e in events if e.get("kind") == "pressure_relief"]
+    return {k: v for k, v in found[-1].items() if k != "t"} if found else None
 
 
 def _compliance(controller: Controller, true_ml_per_mmhg: float) -> dict[str, float]:

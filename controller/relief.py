@@ -7,8 +7,9 @@ release it (GIP 1.10.6), continuous reverse delivery never (GIP 1.8.1). So: the 
 withdraws at a brisk rate, bounded by the pump's own volume target (the stored volume
 estimated with the measured compliance, at most ``relief_max_ul``), and a listener on the
 pressure stream sends STP the moment the line is back within a few mmHg of its rest,
-so nothing is drawn back from the tissue. The withdrawal is recorded, and the delivered
-volume is the net plunger travel.
+so nothing is drawn back from the tissue. If the transducer goes quiet while it withdraws,
+the withdrawal stops at once (it is never continued unwatched). The withdrawal is
+recorded, and the delivered volume is the net plunger travel.
 """
 
 from __future__ import annotations
@@ -147,6 +148,8 @@ async def _withdraw(
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(60.0 * plan.volume_ml / plan.rate_ml_min + 2.0):
                 while not watch.reached.is_set():  # the target or the pump's volume ends it
+                    if not bridge.link_ok:  # never withdraw unwatched: the pressure is unknown
+                        break
                     if not (await pump.status()).moving:
                         break
                     await asyncio.sleep(POLL_S)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import pytest
 
 from bench.closed_loop import Case, CaseResult, Operator, run_case
+from bench.population import draw
 from simulator.plant.artifacts import ArtifactConfig
 from simulator.plant.spread import TruthSpread
 from simulator.scenario import FaultSpec, InjectionPlan, LinkNoise, Scenario, TransducerSetup
@@ -94,6 +95,29 @@ def test_an_occlusion_stops_within_its_target_and_relief_leaves_no_bolus(
     found(result, "occlusion", within_s)
     assert result.bolus_ul < 20.0  # the line's stored volume above rest, after relief
     assert result.volume_error_ul == pytest.approx(0.0, abs=5.0)  # the withdrawal counted
+
+
+def test_a_large_stored_volume_is_relieved_whole() -> None:
+    """Population case occlusion@5 #7: a 5 mL syringe 1.9 times softer than the catalog,
+    blocked at 5 mL/min, holds 633 uL at 358 mmHg when the occlusion is called; a 500 uL
+    cap on the relief left 128 uL to be released when the blockage clears."""
+    result = run_case(draw("occlusion@5", 7))
+    assert result.verdict == "occlusion", result.detail
+    assert result.relief is not None and result.relief["estimated_stored_ul"] > 500.0
+    assert result.bolus_ul < 20.0, result.relief
+    assert result.volume_error_ul == pytest.approx(0.0, abs=5.0)
+
+
+def test_a_relief_stops_when_the_transducer_goes_quiet() -> None:
+    """The bridge falls silent while the pump withdraws: the pressure that ends a relief
+    is unknown, so the withdrawal stops at once instead of running to its volume bound
+    (twice the estimate), which would draw drug back out of the tissue."""
+    faults = fault("occlusion", 15.0) + fault("bridge_silence", 16.0)
+    result = run_case(Case(scenario(5.0, faults=faults)))
+    assert result.verdict == "occlusion", result.detail
+    relief = result.relief
+    assert relief is not None, "the silence came before the relief began: move it later"
+    assert 0.0 < relief["withdrawn_ul"] < relief["estimated_stored_ul"], relief
 
 
 @pytest.mark.parametrize(

@@ -90,9 +90,7 @@ def test_the_end_of_an_aliquot_is_announced_while_running_only() -> None:
 
 
 def test_pre_alarms_come_most_urgent_first() -> None:
-    running = injection(
-        drug_prepared_utc=NOW - timedelta(minutes=50), drug_stability_min=60.0
-    )
+    running = injection(drug_prepared_utc=NOW - timedelta(minutes=50), drug_stability_min=60.0)
     running.state = State.RUNNING
     running.fill_delivered_ml = running.fill_ml
     found = pre_alarms(running, MAX_AGE_S, MAX_AGE_S, NOW)
