@@ -16,6 +16,7 @@ blocked, below the up CUSUM's drift, but far faster than the creep it had slowed
 from __future__ import annotations
 
 import enum
+import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ FULL_CLIMB_FRACTION = 0.6  # a line climbing this close to Q/C lets almost nothi
 # missed a blocked line whose compliance the start-up fit had put 30 % too low) ...
 SLOWED_FRACTION = 0.5  # ... once its start transient had slowed below this
 SWING_RATIO = 3.0  # fast tests only where Q/C is this many times the artifacts' slope swing
+SHORT_WINDOWS_S = (0.2, 0.3, 0.5, 0.75, 1.0)  # what the short slope's window may be
 FAST_MIN_MMHG_S = 25.0  # ... and at least this: breaths deeper than any at rest swing less
 SWING_MARGIN = 2.0  # and a rebound must climb this many swings
 LONG_REBOUND_FRACTION = 0.3  # of the way back from the slowest 4 s slope to Q/C
@@ -120,6 +122,20 @@ class SlidingSlope:
         return (m * self._sum_jp - sum_j * self._sum_p) / den / self.dt_s if den > 0 else 0.0
 
 
+def _quiet_enough(
+    window_s: float, full: float, slope_swing: Callable[[float], float | None]
+) -> float:
+    """The shortest window, no shorter than ``window_s``, over which the artifacts and the
+    sensor's noise at rest swing the slope less than Q/C over ``SWING_RATIO``, so the fast
+    tests apply (a 1.5 mmHg rms transducer swings a 0.2 s slope by about 50 mmHg/s, as
+    much as a 5 mL syringe blocked at 5 mL/min climbs). ``window_s`` if none is."""
+    for candidate in SHORT_WINDOWS_S:
+        swing = slope_swing(candidate) if candidate >= window_s else None
+        if swing is not None and SWING_RATIO * swing <= full:
+            return candidate
+    return window_s
+
+
 class LineModel:
     def __init__(self) -> None:
         self.state = LineState.IDLE
@@ -154,6 +170,7 @@ class LineModel:
         self._t_last = 0.0
         self._long = SlidingSlope(round(LEVEL_WINDOW_S / BLOCK_S), BLOCK_S)
         self._short = SlidingSlope(100, BLOCK_S)
+        self._swings: dict[float, float] = {}  # short window (s) -> its swing at rest
         self._history: deque[float] = deque(maxlen=round(SHIFT_WINDOW_S / SHIFT_EVERY_S))
         self._next_history_t = 0.0
 
@@ -197,11 +214,14 @@ class LineModel:
         self.peak = now_mmhg
         self.heart_period_s = heart_period_s
         self.c = compliance_ml_per_mmhg
+        # what breathing, pulse and noise alone do to the short slope, measured at rest for
+        # every window it may take (the rest is gone once the pump runs, and the window may
+        # lengthen when the compliance is measured)
+        self._swings = {w: slope_swing(w) for w in SHORT_WINDOWS_S} if slope_swing else {}
         self._start_windows()
-        # what breathing, pulse and noise alone do to the short slope, measured at rest
         self.slope_swing = slope_swing(self.short_window_s) if slope_swing is not None else 0.0
         self.long_swing = slope_swing(LEVEL_WINDOW_S) if slope_swing is not None else 0.0
-        self.min_long_slope = self.full_occlusion_slope
+        self.min_long_slope = math.inf  # no slope seen yet (never the prior's Q/C: see below)
         self.long_rebounding = False
         self.first_slope = 0.0
         self.rebounding = self.breath_rebounding = False
@@ -222,10 +242,22 @@ class LineModel:
         self._long = SlidingSlope(round(LEVEL_WINDOW_S / BLOCK_S), BLOCK_S)
 
     def set_compliance(self, c_ml_per_mmhg: float) -> None:
-        """C measured at the start: everything scaled by Q/C follows from now on."""
+        """C measured at the start: everything scaled by Q/C follows from now on. A softer
+        line than the catalog's climbs slower when blocked, so the short slope may need a
+        longer window for the fast tests to stay above the artifacts' swing; its slowest
+        slope starts again with it (a shorter window's noisier minimum would inflate a
+        rebound)."""
         self.c = c_ml_per_mmhg
-        self.min_slope = min(self.min_slope, self.full_occlusion_slope)
-        self.min_breath_slope = min(self.min_breath_slope, self.full_occlusion_slope)
+        if not self._swings:
+            return
+        window = _quiet_enough(self.short_window_s, self.full_occlusion_slope, self._swings.get)
+        if window != self.short_window_s:
+            self.short_window_s = window
+            self.slope_swing = self._swings[window]
+            self._short = SlidingSlope(round(window / BLOCK_S), BLOCK_S)
+            self.min_slope = math.inf
+            # a slope of a few points is noise: its tests wait until the window is full
+            self.jump_until = max(self.jump_until, self._t_last + window)
 
     def _start_windows(self) -> None:
         full = self.full_occlusion_slope
@@ -235,8 +267,14 @@ class LineModel:
             # mmHg/s, which a start transient would take for a rebound; at the highest
             # rates a blocked line climbs so much faster that it cannot
             window = max(window, self.heart_period_s or MIN_SHORT_WINDOW_S)
+        if self._swings and full:
+            window = _quiet_enough(window, full, self._swings.get)
         self.short_window_s = window
-        self.min_slope = self.min_breath_slope = full
+        # The slowest slopes are of what the line did, never seeded with Q/C: a prior Q/C
+        # below the truth (a stiffer line than the catalog's) seeded a "slowest" the line
+        # never went down to, and a healthy start climbing at its own Q/C then looked like
+        # a rebound (false occlusions in 3 of 270 population runs, issue 17)
+        self.min_slope = self.min_breath_slope = math.inf
         self._short = SlidingSlope(round(self.short_window_s / BLOCK_S), BLOCK_S)
 
     def stop(self) -> None:

@@ -92,7 +92,7 @@ class Supervisor:
         self.rate_ml_min = 0.0
         self.fill_left_ml = float("inf")  # by the rate since the start: the pump's own end
         self._rest_excursions: tuple[float, float] | None = None
-        self._swing = (0.0, 0.0)  # (window, swing) the first fill measured at rest
+        self._swings: dict[float, float] = {}  # slope window (s) -> swing, measured at rest
         self._reset_detectors()
 
     def _reset_detectors(self) -> None:
@@ -232,6 +232,7 @@ class Supervisor:
     def _learn_rest(self, t: float, q_ml_s: float, prior: LinePrior) -> None:
         status = self.rest.status()
         self.reference = RestReference(status.level_mmhg, status.envelope_mmhg)
+        self._swings = {}
         self.comb.learn(self.rest.filtered())
         rest_blocks, held = self.rest.blocks()
         self.fall_comb.learn(rest_blocks, held, self.comb.period)
@@ -246,12 +247,17 @@ class Supervisor:
         )
 
     def _slope_swing(self, window_s: float) -> float:
-        self._swing = (window_s, self.rest.slope_swing(window_s))
-        return self._swing[1]
+        swing = self.rest.slope_swing(window_s)
+        self._swings[window_s] = swing
+        return swing
 
     def _kept_swing(self, window_s: float) -> float:
-        """Later fills: the first fill's swing (the line between fills is not at rest)."""
-        return self._swing[1]
+        """Later fills: what the first fill measured at rest for this window (the line
+        between fills is not at rest); for a window it did not measure, the largest swing
+        it measured (the cautious side: fast tests apply less)."""
+        if window_s in self._swings:
+            return self._swings[window_s]
+        return max(self._swings.values(), default=0.0)
 
     def end_infusion(self) -> None:
         """The pump stopped (end of a fill, a pause): the line decays, rest data again."""

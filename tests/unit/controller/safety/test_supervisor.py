@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from controller.safety.line_model import LinePrior
 from controller.safety.supervisor import Supervisor, SupervisorConfig
 from controller.safety.verdict import Verdict, VerdictKind
@@ -44,3 +46,30 @@ def test_the_rest_must_settle_before_a_first_fill() -> None:
         supervisor.on_sample(k, k * 0.001, 0.05 * k, k)
     status = supervisor.rest_status()
     assert not status.settled and "settling" in status.why_not_settled()
+
+
+def test_later_fills_keep_the_swing_the_first_fill_measured_for_each_window() -> None:
+    """Between radial aliquots the line is not at rest, so later fills reuse what the first
+    fill measured. Each window keeps its own swing: the short slope's swing was once
+    replaced by the 4 s slope's (the last one measured), far smaller, which let the fast
+    tests apply on aliquots where breathing swings the short slope as fast as Q/C."""
+    supervisor = Supervisor(SupervisorConfig(), lambda verdict: None)
+    t = np.arange(0.0, 12.0, 0.001)
+    breathing = 20.0 + 3.0 * np.sin(2 * np.pi * 0.25 * t) + 1.0 * np.sin(2 * np.pi * 1.2 * t)
+    for k, (t_s, p) in enumerate(zip(t, breathing, strict=True)):
+        supervisor.on_sample(k, float(t_s), float(p), k)
+    assert supervisor.begin_infusion(12.0, 1.0, PRIOR)
+    first = (
+        supervisor.line.short_window_s,
+        supervisor.line.slope_swing,
+        supervisor.line.long_swing,
+    )
+    assert first[1] > 2 * first[2] > 0.0  # a short slope swings more than a 4 s one
+    supervisor.end_infusion()
+    assert supervisor.begin_infusion(20.0, 1.0, PRIOR, first_fill=False)
+    later = (
+        supervisor.line.short_window_s,
+        supervisor.line.slope_swing,
+        supervisor.line.long_swing,
+    )
+    assert later == first
