@@ -252,10 +252,8 @@ class LineModel:
             return
         window = _quiet_enough(self.short_window_s, self.full_occlusion_slope, self._swings.get)
         if window != self.short_window_s:
-            self.short_window_s = window
+            self._use_short_window(window)
             self.slope_swing = self._swings[window]
-            self._short = SlidingSlope(round(window / BLOCK_S), BLOCK_S)
-            self.min_slope = math.inf
             # a slope of a few points is noise: its tests wait until the window is full
             self.jump_until = max(self.jump_until, self._t_last + window)
 
@@ -269,13 +267,18 @@ class LineModel:
             window = max(window, self.heart_period_s or MIN_SHORT_WINDOW_S)
         if self._swings and full:
             window = _quiet_enough(window, full, self._swings.get)
-        self.short_window_s = window
+        self._use_short_window(window)
         # The slowest slopes are of what the line did, never seeded with Q/C: a prior Q/C
         # below the truth (a stiffer line than the catalog's) seeded a "slowest" the line
         # never went down to, and a healthy start climbing at its own Q/C then looked like
         # a rebound (false occlusions in 3 of 270 population runs, issue 17)
-        self.min_slope = self.min_breath_slope = math.inf
-        self._short = SlidingSlope(round(self.short_window_s / BLOCK_S), BLOCK_S)
+        self.min_breath_slope = math.inf
+
+    def _use_short_window(self, window_s: float) -> None:
+        """A new short slope over ``window_s``; its slowest slope starts again with it."""
+        self.short_window_s = window_s
+        self._short = SlidingSlope(round(window_s / BLOCK_S), BLOCK_S)
+        self.min_slope = math.inf
 
     def stop(self) -> None:
         self.state = LineState.IDLE
@@ -340,7 +343,7 @@ class LineModel:
             self._monitor(t, filtered, step)
 
     def _monitor(self, t: float, filtered: float, step: float) -> None:
-        self._long_rebound(t - self.t_start, max(self.full_occlusion_slope, self.first_slope))
+        self._long_rebound(t - self.t_start, self.full_occlusion_slope)
         self.up, self.down = cusum_step(
             self.up, self.down, step, self.up_drift_mmhg_s * BLOCK_S, DOWN_DRIFT_MMHG_S * BLOCK_S
         )
