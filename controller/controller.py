@@ -340,6 +340,10 @@ class Controller:
         await self.recorder.event(None, "alarm_acknowledged", {"kind": verdict.kind}, now_s())
         return verdict
 
+    def live_rows(self) -> list[dict[str, Any]]:
+        """This session's injections as the record will hold them (ahead of the record)."""
+        return [i.row(self.session_id) for i in self.injections.values()]
+
     def _get(self, injection_id: str) -> Injection:
         try:
             return self.injections[injection_id]

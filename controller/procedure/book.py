@@ -2,13 +2,16 @@
 
 The plan is recorded as an event when it is set (so a restarted server, or another
 page, finds it again); progress is computed from the injections of the record, not
-kept separately, so it cannot disagree with them.
+kept separately, so it cannot disagree with them. The controller's own injections of
+this session overlay their rows: a running injection's volume moves as it is delivered,
+and one that has just ended counts before its last row reaches the record.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -55,14 +58,17 @@ class ProcedureBook:
         self.procedure = procedure
         return procedure
 
-    async def view(self) -> dict[str, Any] | None:
-        """The plan with each target's delivered volume, injections, and what comes next."""
+    async def view(self, live: Iterable[dict[str, Any]] = ()) -> dict[str, Any] | None:
+        """The plan with each target's delivered volume, injections, and what comes next.
+        ``live``: the controller's injection rows, newer than the record's for their ids."""
         if self.procedure is None:
             return None
         await self.recorder.sync()
-        rows = await self.recorder.read(queries.injections_in_states, COUNTED)
+        recorded = await self.recorder.read(queries.injections_in_states, COUNTED)
+        rows = {row["id"]: dict(row) for row in recorded}
+        rows.update({row["id"]: row for row in live if row["state"] in COUNTED})
         by_target: dict[str, list[dict[str, Any]]] = {}
-        for row in rows:
+        for row in sorted(rows.values(), key=lambda r: str(r["created_utc"])):
             request = json.loads(row["request_json"])
             by_target.setdefault(request.get("target", ""), []).append(
                 {**request, "state": row["state"], "delivered_ml": row["delivered_ml"]}

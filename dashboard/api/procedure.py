@@ -21,10 +21,13 @@ CHECKLIST = (
 
 
 def add_procedure_routes(api: APIRouter, rt: Runtime, control: list[Any]) -> None:
+    def live() -> list[dict[str, Any]]:
+        return [] if rt.controller is None else rt.controller.live_rows()
+
     @api.get("/procedure")
     async def procedure() -> dict[str, Any]:
         """The plan with each target's progress and what comes next (aliquots, sector)."""
-        view = await rt.procedures.view()
+        view = await rt.procedures.view(live())
         if view is None:
             raise HTTPException(404, "no procedure planned")
         return view
@@ -35,7 +38,7 @@ def add_procedure_routes(api: APIRouter, rt: Runtime, control: list[Any]) -> Non
         if rt.injection_running():
             raise StateError("cannot change the plan while an injection is running")
         await rt.procedures.plan(body)
-        view = await rt.procedures.view()
+        view = await rt.procedures.view(live())
         assert view is not None
         return view
 

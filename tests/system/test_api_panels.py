@@ -145,10 +145,12 @@ async def test_plan_a_procedure_and_follow_its_progress(served: Served) -> None:
     for path in ("/api/v1/calibration/zero", "/api/v1/calibration/fit", "/api/v1/calibration/save"):
         busy = await http.post(path, headers=RIG_AUTH)  # the scale must not change under a run
         assert busy.status_code == 409 and "running" in busy.json()["detail"], path
-    await until(
-        served.runtime, lambda: controller.injections[created["id"]].state is State.COMPLETED, 30
-    )
-    after = (await http.get("/api/v1/procedure")).json()
+    running = controller.injections[created["id"]]
+    await until(served.runtime, lambda: running.delivered_ml > 0.05, 30)
+    moving = (await http.get("/api/v1/procedure")).json()["targets"][1]
+    assert moving["delivered_ml"] > 0.05, moving  # the running injection's volume, live
+    await until(served.runtime, lambda: running.state is State.COMPLETED, 30)
+    after = (await http.get("/api/v1/procedure")).json()  # counted before its last row lands
     assert after["id"] == view["id"]
     lung = after["targets"][1]
     assert lung["delivered_ml"] == pytest.approx(0.5, abs=0.01) and lung["injections"] == 1
