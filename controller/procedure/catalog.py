@@ -13,9 +13,10 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from config import CATALOG_DIR
 from drivers.ne1000_protocol import DIAMETER_MAX_MM, DIAMETER_MIN_MM
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
+CONFIG_DIR = CATALOG_DIR  # a checkout's config/ or the installed package's own copy
 
 Identifier = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]*$", max_length=64)]
 
