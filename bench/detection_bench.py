@@ -122,13 +122,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--classes", default=",".join((NORMAL, *FAULT_CLASSES)))
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument(
+        "--first-seed", type=int, default=1, help="extend an earlier run with new plants"
+    )
     parser.add_argument("--json", type=Path, help="every case's result, for later analysis")
     args = parser.parse_args(argv)
     classes = [c for c in args.classes.split(",") if c]
     jobs: list[tuple[str, str, Case]] = []
     for klass in classes:
         count = args.normal if klass == NORMAL else args.per_class
-        for case in cases(klass, count):
+        for case in cases(klass, count, args.first_seed):
             jobs.append(("supervisor", klass, case))
             if not args.no_baseline:
                 jobs.append(("threshold", klass, replace(case, supervisor=ThresholdSupervisor)))

@@ -5,8 +5,9 @@ must stand at least Q x R (Hagen-Poiseuille, for the drug's catalog viscosity) a
 settled rest pressure, whatever the tissue does beyond the tip. Below that, less the
 artifact envelope and the noise, the drug is not going through the needle: a Luer come
 apart, a line cut, the needle out of the tissue. Until the line has first risen above that
-floor (a viscous drug through a long needle can take a minute) the floor is the rest
-itself: a line falling below its rest while the pump pushes is open. Tested on the 10 ms
+floor (a viscous drug through a long needle can take a minute) the floor is not armed: a
+line that comes apart on its way up is ``Fall``'s (below), which sees it fall from its
+peak. Tested on the 10 ms
 block medians (no filter lag) for ``FLOOR_PERSIST_S``, longer than a handling spike pulls
 a block down.
 

@@ -376,7 +376,10 @@ class LineModel:
             )
         self._breath_rebound(t, full)
         self._long_rebound(age, full)
-        if age > LEVEL_WINDOW_S + 0.5 and self.slope < LEVELLED_FRACTION * full:
+        # a line falling from its peak has not levelled off (it is open: the fall test,
+        # which needs a few blocks, must not lose it to a level taken at the bottom)
+        falling = self.peak - filtered > self.down_limit + self.envelope
+        if age > LEVEL_WINDOW_S + 0.5 and self.slope < LEVELLED_FRACTION * full and not falling:
             self.creep_mmhg_s = max(0.0, self.slope)
             self.level = self.shift_reference = filtered
             self.t_levelled = t

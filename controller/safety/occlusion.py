@@ -6,11 +6,24 @@ climbs far faster than breathing swings); once levelled, the up CUSUM past its l
 level that settles well above where it was (a partial occlusion). A line that never levels
 off within five of its longest time constants is blocked too. At low rates, where breathing
 swings as fast as a blocked line climbs, the breathing comb (``breath_comb.py``) decides.
+
+And one bound from the physics, whatever was learnt: a healthy line climbing at half of Q/C
+or more has at most half of Q x R above its rest (its slope is (Q - (p - rest) / R) / C),
+and R is at most the needle path's (viscosity a quarter off) and the stiffest tumour's. A
+line above that, still climbing that fast, is blocked. It matters where nothing else can
+see the blockage: a viscous drug through a long needle at a low rate rises for minutes,
+so a line blocked early in its start only climbs a little straighter than a healthy one
+(the population's occlusion@0.2 #33 reached the 900 mmHg limit after 190 s).
 """
 
 from __future__ import annotations
 
-from controller.safety.line_model import SHIFT_WINDOW_S, LineModel, LineState
+from controller.safety.line_model import (
+    SHIFT_WINDOW_S,
+    TISSUE_MAX_MMHG_S_PER_ML,
+    LineModel,
+    LineState,
+)
 from controller.safety.persistence import Persistence
 from controller.safety.verdict import Verdict, VerdictKind
 
@@ -21,6 +34,15 @@ LONG_REBOUND_PERSIST_S = 0.5
 CLIMB_PERSIST_S = 0.05  # longer than a handling spike's rise lasts
 SHIFT_PERSIST_S = 0.5
 SHIFT_MIN_MMHG = 25.0
+PATH_MARGIN = 1.5  # the catalog's needle path resistance: viscosity and bore this far off
+CLIMBING_OF_FULL = 0.5  # the 4 s slope, of Q/C: a line climbing this fast ...
+ABOVE_HEALTHY_PERSIST_S = 2.0  # ... for half a breath or more (breathing swings the slope)
+
+
+def healthy_ceiling_mmhg(line: LineModel) -> float:
+    """The highest a healthy line climbing at ``CLIMBING_OF_FULL`` of Q/C can stand."""
+    r_max = PATH_MARGIN * line.prior.path_resistance_mmhg_s_per_ml + TISSUE_MAX_MMHG_S_PER_ML
+    return line.p_rest + CLIMBING_OF_FULL * line.q_ml_s * r_max + line.envelope
 
 
 class Occlusion:
@@ -31,6 +53,7 @@ class Occlusion:
         self._long_rebound = Persistence(LONG_REBOUND_PERSIST_S)
         self._climb = Persistence(CLIMB_PERSIST_S)
         self._shift = Persistence(SHIFT_PERSIST_S)
+        self._above_healthy = Persistence(ABOVE_HEALTHY_PERSIST_S)
 
     def on_block(self, t: float, line: LineModel) -> Verdict | None:
         if self._full_climb.holds(t, line.climbing_at_full):
@@ -41,6 +64,9 @@ class Occlusion:
             )
             values = {"slope_mmhg_s": line.slope_short, "full_mmhg_s": line.full_occlusion_slope}
             return Verdict(VerdictKind.OCCLUSION, detail, t, values)
+        above = self._above_any_healthy_line(t, line)
+        if above is not None:
+            return above
         if line.state is LineState.LEARNING:
             return self._during_start(t, line)
         if line.state is not LineState.MONITORING:
@@ -84,6 +110,22 @@ class Occlusion:
             values = {"slope_mmhg_s": line.slope, "min_slope_mmhg_s": line.min_long_slope}
             return Verdict(VerdictKind.OCCLUSION, detail, t, values)
         return None
+
+    def _above_any_healthy_line(self, t: float, line: LineModel) -> Verdict | None:
+        if line.state is LineState.IDLE:
+            self._above_healthy.reset()
+            return None
+        ceiling = healthy_ceiling_mmhg(line)
+        climbing = line.slope >= CLIMBING_OF_FULL * line.full_occlusion_slope
+        if not self._above_healthy.holds(t, climbing and line.last > ceiling):
+            return None
+        detail = (
+            f"pressure {line.last:.0f} mmHg and still climbing at {line.slope:.1f} mmHg/s: no "
+            f"open line stands above {ceiling:.0f} mmHg at {60 * line.q_ml_s:g} mL/min while "
+            f"climbing that fast (a blocked line climbs at {line.full_occlusion_slope:.1f})"
+        )
+        values = {"pressure_mmhg": line.last, "ceiling_mmhg": ceiling, "slope_mmhg_s": line.slope}
+        return Verdict(VerdictKind.OCCLUSION, detail, t, values)
 
     def _never_levelled(self, t: float, line: LineModel) -> Verdict | None:
         if t - line.t_start > line.learn_limit_s:

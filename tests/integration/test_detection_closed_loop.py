@@ -97,6 +97,27 @@ def test_an_occlusion_stops_within_its_target_and_relief_leaves_no_bolus(
     assert result.volume_error_ul == pytest.approx(0.0, abs=5.0)  # the withdrawal counted
 
 
+def test_a_luer_coming_apart_on_the_way_up_is_a_leak_at_once() -> None:
+    """Population case luer-disconnection #43: 15 cP antibody through a 150 mm 22G needle
+    rises for a minute toward its level (the needle floor not yet armed); the Luer comes
+    apart at 192 mmHg and the line drops to the rest in a few blocks. The levelling test
+    took that bottom as the line's level (its 4 s slope fell below a quarter of Q/C) before
+    the fall test had seen the fall persist, and the dose went into the drape."""
+    result = run_case(draw("luer-disconnection", 43))
+    found(result, "leak", 0.25)
+
+
+def test_a_slow_viscous_line_blocked_early_stops_long_before_the_pressure_limit() -> None:
+    """Population case occlusion@0.2 #33: 15 cP antibody through a 90 mm 22G needle into a
+    lymph node at 0.2 mL/min, blocked 8 s into a start that takes minutes. The blocked line
+    climbs only a little straighter than the healthy one would; nothing saw it until the
+    900 mmHg limit, 190 s later. Above the most an open line can stand while climbing at
+    half of Q/C, it is blocked (measured 11.9 s)."""
+    result = run_case(draw("occlusion@0.2", 33))
+    found(result, "occlusion", 20.0)
+    assert result.peak_mmhg < 200.0, result.peak_mmhg
+
+
 def test_a_large_stored_volume_is_relieved_whole() -> None:
     """Population case occlusion@5 #39: a soft 5 mL syringe blocked at 5 mL/min is found at
     324 mmHg holding over 500 uL; the relief withdraws it all (measured 532 uL), where the
