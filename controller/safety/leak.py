@@ -7,9 +7,8 @@ artifact envelope and the noise, the drug is not going through the needle: a Lue
 apart, a line cut, the needle out of the tissue. Until the line has first risen above that
 floor (a viscous drug through a long needle can take a minute) the floor is not armed: a
 line that comes apart on its way up is ``Fall``'s (below), which sees it fall from its
-peak. Tested on the 10 ms
-block medians (no filter lag) for ``FLOOR_PERSIST_S``, longer than a handling spike pulls
-a block down.
+peak. Tested on the 10 ms block medians (no filter lag) for ``FLOOR_PERSIST_S``, longer
+than a handling spike pulls a block down.
 
 ``Fall``: a healthy line at a constant rate never falls (it rises to its level and creeps
 up as the tissue fills). Once levelled, the down CUSUM past its limit is a leak, a needle
