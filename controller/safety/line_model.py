@@ -219,8 +219,12 @@ class LineModel:
         # lengthen when the compliance is measured)
         self._swings = {w: slope_swing(w) for w in SHORT_WINDOWS_S} if slope_swing else {}
         self._start_windows()
-        self.slope_swing = slope_swing(self.short_window_s) if slope_swing is not None else 0.0
-        self.long_swing = slope_swing(LEVEL_WINDOW_S) if slope_swing is not None else 0.0
+        if slope_swing is None:
+            self.slope_swing = self.long_swing = 0.0
+        else:  # the window chosen is usually one just measured: not measured twice
+            known = self._swings.get(self.short_window_s)
+            self.slope_swing = slope_swing(self.short_window_s) if known is None else known
+            self.long_swing = slope_swing(LEVEL_WINDOW_S)
         self.min_long_slope = math.inf  # no slope seen yet (never the prior's Q/C: see below)
         self.long_rebounding = False
         self.first_slope = 0.0
