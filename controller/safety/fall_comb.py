@@ -19,7 +19,9 @@ both ways, and a few seconds at rest hold too few breaths to show it. The comb t
 listens for three breaths after the line levels off before it tests, and its limit is
 twice the largest swing of d either way seen so far (``SwingMemory``), counted only once
 1.5 s old so that a fall being caught cannot raise its own limit; never below twice what
-d did at rest plus 1 mmHg, nor below 2.5 mmHg.
+d did at rest plus 1 mmHg, nor below 2.5 mmHg. What the listening breath saw counts in full
+the moment it ends: the population's normal #92 (deep irregular breathing) swung d to -8 mmHg
+in that breath's last second and was then tested against 3.9 mmHg, a false leak.
 
 A handling spike jumps by several mmHg in 20 ms, far faster than any line or physiology
 moves (a 10 mmHg breath at 0.3 Hz changes 0.4 mmHg in 20 ms): every value within
@@ -92,6 +94,7 @@ class FallComb:
         self._count = 0
         self._reference: float | None = None
         self._since = -1.0
+        self._learnt = False  # the listening breath's swing is counted in full
         self.swing = SwingMemory(SWING_DELAY_CHUNKS)
 
     @property
@@ -185,8 +188,14 @@ class FallComb:
             self._reference = self.d
         self.deviation = self.d - self._reference
         self._follow()
-        learning = since_levelled_s < SETTLE_BREATHS * self.breath * BLOCK_S
-        if learning or self.deviation >= -self.limit_mmhg:
+        if since_levelled_s < SETTLE_BREATHS * self.breath * BLOCK_S:
+            self._since = -1.0
+            self._learnt = False
+            return None
+        if not self._learnt:
+            self.swing.count_all()
+            self._learnt = True
+        if self.deviation >= -self.limit_mmhg:
             self._since = -1.0
             return None
         if self._since < 0:

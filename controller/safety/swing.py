@@ -40,6 +40,16 @@ class SwingMemory:
         if len(self._chunks) > self.delay_chunks:
             self.swing_mmhg = max(self.swing_mmhg, self._chunks.popleft())
 
+    def count_all(self) -> None:
+        """Count at once everything added so far, however recent: the end of a listening
+        period, all of which was taken to be free of faults (a limit that ignored its last
+        1.5 s would test against a swing the comb had already seen exceeded)."""
+        for chunk in self._chunks:
+            self.swing_mmhg = max(self.swing_mmhg, chunk)
+        self.swing_mmhg = max(self.swing_mmhg, self._chunk_max)
+        self._chunks.clear()
+        self._chunk_max, self._blocks = 0.0, 0
+
 
 def limit_mmhg(floor_mmhg: float, swing_mmhg: float) -> float:
     """Twice the swing plus 1.5 mmHg, never below the floor (what the rest showed)."""

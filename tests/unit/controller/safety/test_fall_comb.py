@@ -114,3 +114,25 @@ def test_an_irregular_heartbeat_is_continuous_deterministic_and_within_its_sprea
     mean = 1 / 1.2
     assert beats.min() > mean * 0.95 - 0.01 and beats.max() < mean * 1.05 + 0.01
     assert beats.std() > 0.005
+
+
+def test_what_the_listening_breath_saw_counts_the_moment_it_ends() -> None:
+    """A deeper exhalation near the end of the listening breath (the population's normal
+    #92, deep irregular breathing) swings the comb as far as a fall would. The limit the
+    comb then tests against must already hold that swing; counted only 1.5 s later, the
+    same breath was a false leak the moment listening ended."""
+    values = pressure(BODY, 40.0)
+    comb = FallComb()
+    rest = round(REST_S / BLOCK_S)
+    held = np.array([comb.held(k * BLOCK_S, rise(values, k)) for k in range(rest)])
+    breath = breathing_period(values[:rest])
+    assert comb.learn(values[:rest], held, breath[0] if breath else 0)
+    listening_ends_s = comb.span * BLOCK_S + 1.5 + comb.breath * BLOCK_S
+    t = np.arange(values.size) * BLOCK_S - REST_S
+    # an exhalation 8 mmHg deeper, bottoming out as the listening ends, and the next
+    # breath's the same (the comb's residue returns a breath later)
+    for centre_s in (listening_ends_s, listening_ends_s + comb.breath * BLOCK_S):
+        values -= 8.0 * np.exp(-0.5 * ((t - centre_s) / 0.5) ** 2)
+    alarm_s, comb = run_fall(values)
+    assert alarm_s is None, alarm_s
+    assert comb.swing_mmhg > 3.0  # the deeper breath was learnt, not ignored
