@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -24,6 +24,7 @@ from simulator.rig import SimRig
 INJECTCTL = str(Path(sys.executable).parent / "injectctl")
 UNCALIBRATED = "HIL: the emulated bridge's nominal gain"
 SETTLE_CHECK_SAMPLES = 100  # the rest check runs numpy: every 100 samples is enough
+VENT_SAMPLES = 200  # 0.2 s at 1 kHz: far more than the frames in flight
 
 
 def system_settings(
@@ -49,6 +50,7 @@ async def operated(
     system = await build_system(system_settings(rig.pump_port, rig.bridge_port, db, config))
     try:
         rig.plant.stopcock_to_air = True
+        await vented(system.controller)
         await system.controller.zero_transducer(samples=300)
         rig.plant.stopcock_to_air = False
         await settled(system.controller)
@@ -59,6 +61,24 @@ async def operated(
 
 async def settled(controller: Controller, timeout_s: float = 60.0) -> None:
     """Until the line has settled at rest after the stopcock (a first fill needs it)."""
+    await _until_sampled(controller, lambda: controller.supervisor.rest_status().settled, timeout_s)
+
+
+async def vented(controller: Controller, timeout_s: float = 5.0) -> None:
+    """Until samples taken after the stopcock was turned to air have arrived: what the
+    operator waits for before zeroing. The frames in flight when it turned were sampled
+    on the line (population runs wait 1-3 s; a zero taken at once had a few of them in its
+    window and was rightly refused as not still)."""
+    start = controller.bridge.stats.samples
+    await _until_sampled(
+        controller, lambda: controller.bridge.stats.samples - start >= VENT_SAMPLES, timeout_s
+    )
+
+
+async def _until_sampled(
+    controller: Controller, done: Callable[[], bool], timeout_s: float
+) -> None:
+    """Until ``done()`` holds, checked every ``SETTLE_CHECK_SAMPLES`` transducer samples."""
     seen = asyncio.Event()
     count = [0]
 
@@ -70,7 +90,7 @@ async def settled(controller: Controller, timeout_s: float = 60.0) -> None:
     remove = controller.bridge.add_sample_listener(sample)
     try:
         async with asyncio.timeout(timeout_s):
-            while not controller.supervisor.rest_status().settled:
+            while not done():
                 seen.clear()
                 await seen.wait()
     finally:

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from bench.hil import settled
+from bench.hil import settled, vented
 from controller.calibration.transducer import CalibrationError
 from controller.controller import Controller
 from controller.injection import State, StateError
@@ -60,6 +60,7 @@ async def _act(action: str, rig: SimRig, controller: Controller) -> None:
     elif action == "zero":
         rig.plant.stopcock_to_air = True
         try:
+            await vented(controller)
             await controller.zero_transducer(samples=200)
         finally:
             rig.plant.stopcock_to_air = False
