@@ -16,7 +16,7 @@ shows as the fall over the last H, which a tract that keeps opening still makes 
 
 Irregularity (a breath longer than the last, a beat early) leaves a residue that swings
 both ways, and a few seconds at rest hold too few breaths to show it. The comb therefore
-listens for three breaths after the line levels off before it tests, and its limit is
+listens for a breath after the line levels off before it tests, and its limit is
 twice the largest swing of d either way seen so far (``SwingMemory``), counted only once
 1.5 s old so that a fall being caught cannot raise its own limit; never below twice what
 d did at rest plus 1 mmHg, nor below 2.5 mmHg. What the listening breath saw counts in full
