@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.hil import settled
+from bench.hil import settled, vented
 from controller.controller import Controller
 from controller.injection import Injection, State
 from simulator.rig_process import RigProcess
@@ -28,6 +28,7 @@ async def apart(tmp_path: Path) -> AsyncIterator[tuple[RigProcess, Controller]]:
     try:
         async with wired_controller(rig.pump_port, rig.bridge_port, tmp_path / "db.sqlite") as c:
             await rig.request("stopcock", "air")
+            await vented(c)
             await c.zero_transducer(samples=300)
             await rig.request("stopcock", "line")
             await settled(c)  # a first fill starts on a line at rest
