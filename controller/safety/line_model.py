@@ -109,6 +109,10 @@ class SlidingSlope:
             self._sum_jp -= (self._j - self.n) * old
         return self.slope()
 
+    def mean(self) -> float:
+        """The mean of the points in the window (0 before the first)."""
+        return self._sum_p / len(self._values) if self._values else 0.0
+
     def slope(self) -> float:
         m = len(self._values)
         if m < 3:
@@ -178,6 +182,11 @@ class LineModel:
     def last(self) -> float:
         """The newest filtered pressure."""
         return self._last
+
+    @property
+    def mean_mmhg(self) -> float:
+        """The filtered pressure averaged over the 4 s slope's window (about a breath)."""
+        return self._long.mean()
 
     @property
     def p_rest(self) -> float:

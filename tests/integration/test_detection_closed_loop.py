@@ -118,6 +118,17 @@ def test_a_slow_viscous_line_blocked_early_stops_long_before_the_pressure_limit(
     assert result.peak_mmhg < 200.0, result.peak_mmhg
 
 
+def test_a_tract_that_opens_and_leaves_the_line_lower_is_a_leak() -> None:
+    """Population case tissue-crack #17: 1.7 mL/min into a stiff tumour; the tract opens and
+    the line falls from 77 to 60 mmHg over 8 s and stays there to the end of the dose.
+    The down CUSUM forgave the slow fall and each breath reset it (it peaked at 12.7 of
+    15 mmHg), and the fall comb had no heartbeat to cancel: never found. Averaged over 4 s,
+    the line settled lower than it had stood since levelling off (measured 7.3 s)."""
+    result = run_case(draw("tissue-crack", 17))
+    found(result, "leak", 10.0)
+    assert result.detail is not None and "settled" in result.detail, result.detail
+
+
 def test_a_large_stored_volume_is_relieved_whole() -> None:
     """Population case occlusion@5 #39: a soft 5 mL syringe blocked at 5 mL/min is found at
     324 mmHg holding over 500 uL; the relief withdraws it all (measured 532 uL), where the
