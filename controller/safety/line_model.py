@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from controller.safety.rest import cusum_step
+from controller.safety.slopes import SHORT_WINDOWS_S, SWING_RATIO, SlidingSlope, quiet_window
 from controller.safety.timebase import BLOCK_S
 
 DEFAULT_ENVELOPE_MMHG = 8.0
@@ -45,8 +46,6 @@ FAST_LINE_ENVELOPES = 6.0  # ... unless Q/C (mmHg/s) is this many artifact envel
 FULL_CLIMB_FRACTION = 0.6  # a line climbing this close to Q/C lets almost nothing out (0.8
 # missed a blocked line whose compliance the start-up fit had put 30 % too low) ...
 SLOWED_FRACTION = 0.5  # ... once its start transient had slowed below this
-SWING_RATIO = 3.0  # fast tests only where Q/C is this many times the artifacts' slope swing
-SHORT_WINDOWS_S = (0.2, 0.3, 0.5, 0.75, 1.0)  # what the short slope's window may be
 FAST_MIN_MMHG_S = 25.0  # ... and at least this: breaths deeper than any at rest swing less
 SWING_MARGIN = 2.0  # and a rebound must climb this many swings
 LONG_REBOUND_FRACTION = 0.3  # of the way back from the slowest 4 s slope to Q/C
@@ -82,62 +81,6 @@ class RestReference:
 
     p_rest: float
     envelope: float
-
-
-class SlidingSlope:
-    """Least-squares slope over the last ``n`` equally spaced points, in O(1) per point.
-
-    Running sums of p and j*p over absolute point numbers j; the sums of j and j^2 over a
-    window of consecutive integers are closed forms. No list is built on the control path.
-    """
-
-    def __init__(self, n: int, dt_s: float) -> None:
-        self.n, self.dt_s = n, dt_s
-        self._values: deque[float] = deque()
-        self._j = -1
-        self._sum_p = 0.0
-        self._sum_jp = 0.0
-
-    def add(self, value: float) -> float:
-        self._j += 1
-        self._values.append(value)
-        self._sum_p += value
-        self._sum_jp += self._j * value
-        if len(self._values) > self.n:
-            old = self._values.popleft()
-            self._sum_p -= old
-            self._sum_jp -= (self._j - self.n) * old
-        return self.slope()
-
-    def mean(self) -> float:
-        """The mean of the points in the window (0 before the first)."""
-        return self._sum_p / len(self._values) if self._values else 0.0
-
-    def slope(self) -> float:
-        m = len(self._values)
-        if m < 3:
-            return 0.0
-        first = self._j - m + 1
-        sum_j = m * (first + self._j) / 2.0
-        sum_jj = (
-            self._j * (self._j + 1) * (2 * self._j + 1) - (first - 1) * first * (2 * first - 1)
-        ) / 6.0
-        den = m * sum_jj - sum_j * sum_j
-        return (m * self._sum_jp - sum_j * self._sum_p) / den / self.dt_s if den > 0 else 0.0
-
-
-def _quiet_enough(
-    window_s: float, full: float, slope_swing: Callable[[float], float | None]
-) -> float:
-    """The shortest window, no shorter than ``window_s``, over which the artifacts and the
-    sensor's noise at rest swing the slope less than Q/C over ``SWING_RATIO``, so the fast
-    tests apply (a 1.5 mmHg rms transducer swings a 0.2 s slope by about 50 mmHg/s, as
-    much as a 5 mL syringe blocked at 5 mL/min climbs). ``window_s`` if none is."""
-    for candidate in SHORT_WINDOWS_S:
-        swing = slope_swing(candidate) if candidate >= window_s else None
-        if swing is not None and SWING_RATIO * swing <= full:
-            return candidate
-    return window_s
 
 
 class LineModel:
@@ -263,7 +206,7 @@ class LineModel:
         self.c = c_ml_per_mmhg
         if not self._swings:
             return
-        window = _quiet_enough(self.short_window_s, self.full_occlusion_slope, self._swings.get)
+        window = quiet_window(self.short_window_s, self.full_occlusion_slope, self._swings.get)
         if window != self.short_window_s:
             self._use_short_window(window)
             self.slope_swing = self._swings[window]
@@ -279,7 +222,7 @@ class LineModel:
             # rates a blocked line climbs so much faster that it cannot
             window = max(window, self.heart_period_s or MIN_SHORT_WINDOW_S)
         if self._swings and full:
-            window = _quiet_enough(window, full, self._swings.get)
+            window = quiet_window(window, full, self._swings.get)
         self._use_short_window(window)
         # The slowest slopes are of what the line did, never seeded with Q/C: a prior Q/C
         # below the truth (a stiffer line than the catalog's) seeded a "slowest" the line

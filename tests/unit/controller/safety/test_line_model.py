@@ -1,4 +1,4 @@
-"""The line model: the O(1) slope, levelling, and the start transient's rebound tests."""
+"""The line model: levelling, and the start transient's rebound tests."""
 
 from __future__ import annotations
 
@@ -6,30 +6,14 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from controller.safety.line_model import (
     LineModel,
     LinePrior,
     LineState,
     RestReference,
-    SlidingSlope,
 )
 from controller.safety.timebase import BLOCK_S
-
-
-@given(
-    st.lists(st.floats(-1000, 1000, allow_nan=False), min_size=3, max_size=200),
-    st.integers(3, 60),
-)
-def test_sliding_slope_equals_a_least_squares_fit(values: list[float], window: int) -> None:
-    slope = SlidingSlope(window, 0.01)
-    for value in values:
-        got = slope.add(value)
-    tail = np.array(values[-window:])
-    expected = np.polyfit(np.arange(tail.size) * 0.01, tail, 1)[0]
-    assert got == pytest.approx(expected, rel=1e-6, abs=1e-4)
 
 
 def started(q_ml_s: float, c: float = 1e-3) -> LineModel:
