@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from controller.device_ops import DIS_RESOLUTION_ML, net_dispensed_ml
+from controller.device_ops import dis_resolution_ml, net_dispensed_ml
 from controller.injection import Injection
 from drivers.ne1000 import NE1000
 from drivers.ne1000_protocol import PumpError
@@ -50,8 +50,9 @@ async def confirm(pump: NE1000, injection: Injection) -> dict[str, Any]:
     assert estimate is not None
     fill_ml = await net_dispensed_ml(pump)
     reading_ml = injection.delivered_before_fill_ml + fill_ml
-    low_ml = estimate["last_reading_ml"] - DIS_RESOLUTION_ML
-    high_ml = estimate["max_ml"] + DIS_RESOLUTION_ML
+    digit_ml = dis_resolution_ml(estimate["max_ml"])
+    low_ml = estimate["last_reading_ml"] - digit_ml
+    high_ml = estimate["max_ml"] + digit_ml
     if not low_ml <= reading_ml <= high_ml:
         return {
             "confirmed": False,

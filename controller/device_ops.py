@@ -24,7 +24,16 @@ if TYPE_CHECKING:
     from controller.injection import Injection
 
 MIN_FILL_ML = 0.001
-DIS_RESOLUTION_ML = 1e-4  # DIS has four digits
+
+
+def dis_resolution_ml(volume_ml: float) -> float:
+    """The last digit of a DIS reading of this volume. Replies carry 4 digits, at most 3
+    after the point, in mL or (syringes up to 14 mm) in uL; the mL reading's is the coarser:
+    1 uL under 10 mL, 10 uL under 100 mL. (A fixed 0.1 uL once made a fill resumed after a
+    pause end "by itself": its target, 0.2484 + 1.625 mL, sat 0.4 uL above the last
+    reading, 1873 uL; population normal #120.)"""
+    digits = len(str(int(abs(volume_ml))))
+    return 10.0 ** (digits - 4) if volume_ml >= 10 else 1e-3
 
 
 def stop_now(pump: NE1000, bridge: TransducerBridge, why: str) -> None:

@@ -14,7 +14,7 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from controller import device_ops
-from controller.device_ops import DIS_RESOLUTION_ML
+from controller.device_ops import dis_resolution_ml
 from controller.injection import Injection, State
 from drivers.clock import now_s
 from drivers.ne1000_link import PumpLinkLost, PumpTimeout
@@ -57,7 +57,8 @@ class PumpWatch:
         c.supervisor.on_delivery(now_s(), injection.fill_delivered_ml, self._expected_ml())
         if status.moving or injection.state is not State.RUNNING:
             return
-        if injection.fill_delivered_ml >= injection.fill_target_ml - DIS_RESOLUTION_ML:
+        target_ml = injection.fill_target_ml
+        if injection.fill_delivered_ml >= target_ml - dis_resolution_ml(target_ml):
             await self._fill_done()
         else:
             c.supervisor.on_pump_lost(now_s(), f"pump stopped by itself ({status.name})")

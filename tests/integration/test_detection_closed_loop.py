@@ -129,6 +129,16 @@ def test_a_tract_that_opens_and_leaves_the_line_lower_is_a_leak() -> None:
     assert result.detail is not None and "settled" in result.detail, result.detail
 
 
+def test_a_fill_paused_and_resumed_ends_on_its_target_not_by_itself() -> None:
+    """Population normal #120: 1.873 mL paused at 0.248 mL and resumed; the pump stopped at
+    its target and read 1873 uL, under the 1873.4 uL target by less than its last digit,
+    and the controller called it a pump that stopped by itself (link_lost)."""
+    result = run_case(draw("normal", 120))
+    assert result.error is None, result.error
+    assert result.verdict is None, result.detail
+    assert result.state == "completed", result.state
+
+
 def test_a_large_stored_volume_is_relieved_whole() -> None:
     """Population case occlusion@5 #39: a soft 5 mL syringe blocked at 5 mL/min is found at
     324 mmHg holding over 500 uL; the relief withdraws it all (measured 532 uL), where the
