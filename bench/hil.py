@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from controller.calibration.transducer import collect_raw
 from controller.config import ControllerConfig
 from controller.controller import Controller
 from controller.injection import InjectionRequest
@@ -61,24 +62,6 @@ async def operated(
 
 async def settled(controller: Controller, timeout_s: float = 60.0) -> None:
     """Until the line has settled at rest after the stopcock (a first fill needs it)."""
-    await _until_sampled(controller, lambda: controller.supervisor.rest_status().settled, timeout_s)
-
-
-async def vented(controller: Controller, timeout_s: float = 5.0) -> None:
-    """Until samples taken after the stopcock was turned to air have arrived: what the
-    operator waits for before zeroing. The frames in flight when it turned were sampled
-    on the line (population runs wait 1-3 s; a zero taken at once had a few of them in its
-    window and was rightly refused as not still)."""
-    start = controller.bridge.stats.samples
-    await _until_sampled(
-        controller, lambda: controller.bridge.stats.samples - start >= VENT_SAMPLES, timeout_s
-    )
-
-
-async def _until_sampled(
-    controller: Controller, done: Callable[[], bool], timeout_s: float
-) -> None:
-    """Until ``done()`` holds, checked every ``SETTLE_CHECK_SAMPLES`` transducer samples."""
     seen = asyncio.Event()
     count = [0]
 
@@ -90,11 +73,20 @@ async def _until_sampled(
     remove = controller.bridge.add_sample_listener(sample)
     try:
         async with asyncio.timeout(timeout_s):
-            while not done():
+            while not controller.supervisor.rest_status().settled:
                 seen.clear()
                 await seen.wait()
     finally:
         remove()
+
+
+async def vented(controller: Controller, timeout_s: float = 5.0) -> None:
+    """Until samples taken after the stopcock was turned to air have arrived: what the
+    operator waits for before zeroing (and what the dashboard's zero waits for). The
+    frames in flight when it turned were sampled on the line (population runs wait 1-3 s;
+    a zero taken at once had a few of them in its window and was rightly refused as not
+    still)."""
+    await collect_raw(controller.bridge, VENT_SAMPLES, timeout_s)
 
 
 def bench_request(
