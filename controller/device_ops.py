@@ -15,7 +15,7 @@ from controller.records.recorder import utc_now
 from controller.safety.line_model import LinePrior
 from drivers.clock import now_s
 from drivers.ne1000 import NE1000
-from drivers.ne1000_protocol import Direction, PumpError
+from drivers.ne1000_protocol import Direction, PumpError, format_reply_number
 from drivers.transducer import Scale, TransducerBridge
 from drivers.transducer_link import BridgeError
 
@@ -32,8 +32,8 @@ def dis_resolution_ml(volume_ml: float) -> float:
     1 uL under 10 mL, 10 uL under 100 mL. (A fixed 0.1 uL once made a fill resumed after a
     pause end "by itself": its target, 0.2484 + 1.625 mL, sat 0.4 uL above the last
     reading, 1873 uL; population normal #120.)"""
-    digits = len(str(int(abs(volume_ml))))
-    return 10.0 ** (digits - 4) if volume_ml >= 10 else 1e-3
+    whole_digits = len(format_reply_number(volume_ml).partition(".")[0])
+    return 10.0 ** (whole_digits - 4)
 
 
 def stop_now(pump: NE1000, bridge: TransducerBridge, why: str) -> None:
