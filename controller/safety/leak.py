@@ -96,19 +96,8 @@ class Fall:
         if line.state is not LineState.MONITORING:
             self._lower.reset()
             self._highest_mmhg = float("-inf")
-        if line.state is LineState.LEARNING:
-            # the peak may be a breath's crest: a fall counts beyond a whole envelope more
-            fallen = line.peak - line.last
-            if not self._falling.holds(t, fallen > line.down_limit + line.envelope):
-                return None
-            return Verdict(
-                VerdictKind.LEAK,
-                f"pressure fell {fallen:.1f} mmHg from the {line.peak:.1f} it had reached during "
-                "the start, while infusing",
-                t,
-                {"fall_mmhg": fallen, "peak_mmhg": line.peak},
-            )
-        if line.state is not LineState.MONITORING:
+            if line.state is LineState.LEARNING:
+                return self._fallen_from_peak(t, line)
             self._falling.reset()
             return None
         if self._falling.holds(t, line.down > line.down_limit):
@@ -119,6 +108,19 @@ class Fall:
                 {"cusum_mmhg": line.down, "level_mmhg": line.level},
             )
         return self._settled_lower(t, line)
+
+    def _fallen_from_peak(self, t: float, line: LineModel) -> Verdict | None:
+        # the peak may be a breath's crest: a fall counts beyond a whole envelope more
+        fallen = line.peak - line.last
+        if not self._falling.holds(t, fallen > line.down_limit + line.envelope):
+            return None
+        return Verdict(
+            VerdictKind.LEAK,
+            f"pressure fell {fallen:.1f} mmHg from the {line.peak:.1f} it had reached during "
+            "the start, while infusing",
+            t,
+            {"fall_mmhg": fallen, "peak_mmhg": line.peak},
+        )
 
     def _settled_lower(self, t: float, line: LineModel) -> Verdict | None:
         mean = line.mean_mmhg
