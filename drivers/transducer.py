@@ -7,7 +7,8 @@ handed to sample listeners synchronously, in the transport's receive callback:
 this is the head of the control path, so there is no queue and no await here.
 
 A link that goes quiet is a fault: while streaming, no sample for
-``staleness_s`` (default 20 ms) raises a ``link_lost`` event at that deadline;
+``staleness_s`` (default 20 ms) raises a ``link_lost`` event at that deadline (confirmed
+by a second look 2 ms later, later still while the host is busy: ``drivers.staleness``);
 while idle, no packet at all for ``idle_staleness_s`` does the same.
 """
 
@@ -21,6 +22,7 @@ from collections.abc import Callable
 
 from drivers.clock import now_s
 from drivers.clocksync import ClockSync, unwrap_u32
+from drivers.staleness import StaleTimer
 from drivers.transducer_link import (
     BridgeError,
     BridgeLinkLost,
@@ -49,7 +51,6 @@ log = logging.getLogger(__name__)
 HEAD = struct.Struct("<IIHB")
 RAWS = [struct.Struct(f"<{n}i") for n in range(13)]
 INT32_MAX = 2**31 - 1
-STALE_LATE_S = 0.005  # a staleness timer this late means the host loop was busy
 
 
 class TransducerBridge:
@@ -75,8 +76,13 @@ class TransducerBridge:
         self._dev_ref64 = 0
         self._last_sample_s = 0.0
         self._last_packet_s = 0.0
-        self._stale_handle: asyncio.Handle | None = None
-        self._stale_deferrals = 0
+        self._stale = StaleTimer(
+            self._stale_deadline,
+            self._quiet_since,
+            self._input_pending,
+            self._on_stale,
+            lambda: self.idle_staleness_s,
+        )
         self._ping_handle: asyncio.TimerHandle | None = None
         self._closing = False
         self._rebooted_seen = False
@@ -380,50 +386,30 @@ class TransducerBridge:
         self._schedule_ping()
 
     def _arm_stale_timer(self) -> None:
-        if self._closing:
-            return
-        if self._stale_handle is not None:
-            self._stale_handle.cancel()
-        loop = asyncio.get_running_loop()
-        self._stale_handle = loop.call_at(self._stale_deadline(), self._check_stale)
+        if not self._closing:
+            self._stale.arm()
 
     def _stale_deadline(self) -> float:
         if self.streaming:
             return self._last_sample_s + self.staleness_s
         return self._last_packet_s + self.idle_staleness_s
 
-    def _check_stale(self) -> None:
-        self._stale_handle = None
-        now = now_s()
-        deadline = self._stale_deadline()
-        if now < deadline:
-            self._stale_deferrals = 0
-            self._arm_stale_timer()
-            return
+    def _quiet_since(self) -> float:
+        return self._last_sample_s if self.streaming else self._last_packet_s
+
+    def _input_pending(self) -> bool:
         transport = self.link.transport
-        pending = transport is not None and transport.input_pending()
-        late = now - deadline > STALE_LATE_S
-        if (pending or late) and self._stale_deferrals < 3:
-            # Bytes arrived but this loop has not read them yet, or this timer itself ran
-            # late: the host was busy, which says nothing about the link. Judge it again
-            # once the loop has caught up (read callbacks run first in an iteration).
-            self._stale_deferrals += 1
-            loop = asyncio.get_running_loop()
-            self._stale_handle = loop.call_later(STALE_LATE_S, self._check_stale)
-            return
-        self._stale_deferrals = 0
+        return transport is not None and transport.input_pending()
+
+    def _on_stale(self, now: float, quiet_since_s: float) -> None:
         if self.link_ok:
             self.link_ok = False
             self.stats.stale_events += 1
             what = "no sample" if self.streaming else "no packet"
-            since = self._last_sample_s if self.streaming else self._last_packet_s
-            quiet_ms = (now - since) * 1e3
+            quiet_ms = (now - quiet_since_s) * 1e3
             self._emit(
                 BridgeEventKind.LINK_LOST, now, f"{what} from the bridge for {quiet_ms:.1f} ms"
             )
-        self._stale_handle = asyncio.get_running_loop().call_at(
-            now + self.idle_staleness_s, self._check_stale
-        )
 
     def _on_transport_lost(self, reason: str) -> None:
         if self._closing:
@@ -435,7 +421,7 @@ class TransducerBridge:
             self._emit(BridgeEventKind.LINK_LOST, now_s(), f"bridge port lost: {reason}")
 
     def _cancel_timers(self) -> None:
-        for handle in (self._stale_handle, self._ping_handle):
-            if handle is not None:
-                handle.cancel()
-        self._stale_handle = self._ping_handle = None
+        self._stale.cancel()
+        if self._ping_handle is not None:
+            self._ping_handle.cancel()
+        self._ping_handle = None

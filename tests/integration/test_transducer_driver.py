@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import statistics
+import time
 from pathlib import Path
 
 import pytest
@@ -260,6 +261,31 @@ async def test_a_silent_link_is_lost_within_the_staleness_limit(
     assert not bridge.link_ok
     bridge_emulator.faults.clear()
     await rec.event("link_restored")
+
+
+async def test_a_host_stall_that_ends_at_the_deadline_is_not_a_silent_bridge(
+    bridge: TransducerBridge, bridge_emulator: BridgeEmulator
+) -> None:
+    """The CI failure's mechanism: the host holds its loop from one sample until just past
+    the staleness deadline. A bridge in this process (the test rigs) writes its catch-up
+    frames in the same iteration the staleness timer runs, and the kernel hands them to the
+    port a moment later; that silence was the host's, not the bridge's."""
+    rec = Recorder(bridge)
+    stall_s = bridge.staleness_s + 0.0005
+    stalled_at = set(range(100, 2100, 100))
+
+    def stall(index: int, *_: object) -> None:
+        if index in stalled_at:
+            time.sleep(stall_s)  # the loop blocked on purpose, as a GC or a busy CPU would
+
+    remove = bridge.add_sample_listener(stall)
+    try:
+        await bridge.start_stream(1000, 1)
+        await rec.until(lambda: bool(rec.samples) and rec.samples[-1][0] >= 2100, timeout_s=10)
+    finally:
+        remove()
+    assert not [e.detail for e in rec.events if e.kind == "link_lost"]
+    assert bridge.link_ok
 
 
 async def test_an_idle_bridge_that_goes_quiet_is_lost(tmp_path: Path) -> None:
