@@ -4,10 +4,11 @@ Every case (``bench.population``) runs closed loop on the virtual clock
 (``bench.closed_loop``): the controller built by the composition root, the real drivers,
 the emulators and the plant. The same cases run a second time with the fixed-threshold
 detector (``bench.baseline``) in place of the supervisor's line detectors. Reported per
-fault class: detection latency from the true onset (p50, p95, max), misses (no verdict)
-and wrong kinds; over the normal runs, false alarms; for occlusions, the bolus the line
-still stores when the case ends (after relief); for every case, the recorded delivered
-volume against the true net plunger travel.
+fault class: detection latency from the true onset (p50, p95, max), misses (no verdict),
+wrong kinds and false alarms (a verdict before the fault's onset: the line was still
+healthy); over the normal runs, false alarms; for occlusions, the bolus the line still
+stores when the case ends (after relief); for every case, the recorded delivered volume
+against the true net plunger travel.
 
 Run: ``make bench`` (or ``.venv/bin/python -m bench.detection_bench [--per-class N]
 [--normal N] [--classes a,b] [--jobs J] [--json FILE]``). Targets are in issue 17 and
@@ -66,10 +67,15 @@ def summarise(klass: str, results: list[CaseResult]) -> dict[str, Any]:
     if klass == NORMAL:
         row["false_alarms"] = sum(1 for r in results if r.verdict is not None)
         return row
-    found = [r.latency_s for r in results if r.latency_s is not None]
+    # a verdict before the fault's onset (none applied yet, or a negative latency) stopped a
+    # line that was still healthy: a false alarm, never a detection (these were counted as
+    # found, at the latency the verdict had, until session 27)
+    early = [r for r in results if r.verdict is not None and not _after_onset(r)]
+    found = [r.latency_s for r in results if r.latency_s is not None and _after_onset(r)]
     row.update(
+        false_alarms=len(early),
         missed=sum(1 for r in results if r.verdict is None),
-        wrong_kind=sum(1 for r in results if r.verdict not in (None, r.expect)),
+        wrong_kind=sum(1 for r in results if _after_onset(r) and r.verdict != r.expect),
         p50_s=statistics.median(found) if found else None,
         p95_s=percentile(found, 0.95) if found else None,
         max_s=max(found) if found else None,
@@ -79,6 +85,10 @@ def summarise(klass: str, results: list[CaseResult]) -> dict[str, Any]:
         row["bolus_p95_ul"] = percentile(boluses, 0.95) if boluses else None
         row["bolus_max_ul"] = max(boluses) if boluses else None
     return row
+
+
+def _after_onset(result: CaseResult) -> bool:
+    return result.latency_s is not None and result.latency_s >= 0.0
 
 
 def _fmt(value: Any, scale: float = 1.0, unit: str = "") -> str:

@@ -1,0 +1,42 @@
+"""The detection bench's summary: what counts as found, missed, wrong and false."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.closed_loop import CaseResult
+from bench.detection_bench import summarise
+
+
+def result(verdict: str | None, latency_s: float | None, seed: int) -> CaseResult:
+    return CaseResult(
+        scenario=f"occlusion@1#{seed}",
+        seed=seed,
+        expect="occlusion",
+        state="alarm" if verdict else "completed",
+        verdict=verdict,
+        detail=None,
+        latency_s=latency_s,
+        onset=None,
+        recorded_ml=1.0,
+        plunger_ml=1.0,
+        bolus_ul=0.0,
+        start_refusals=[],
+        truth={},
+    )
+
+
+def test_a_verdict_before_the_faults_onset_is_a_false_alarm_not_a_detection() -> None:
+    """Population occlusion@0.2 runs stopped on a healthy line before their blockage were
+    counted as found (no latency, or a negative one) until session 27."""
+    results = [
+        result("occlusion", 1.0, 1),
+        result("occlusion", 3.0, 2),
+        result("leak", 2.0, 3),  # found, the wrong kind
+        result(None, None, 4),  # missed
+        result("occlusion", None, 5),  # stopped before the blockage was applied
+        result("occlusion", -1.3, 6),  # stopped 1.3 s before it
+    ]
+    row = summarise("occlusion@1", results)
+    assert (row["false_alarms"], row["missed"], row["wrong_kind"]) == (2, 1, 1)
+    assert row["max_s"] == 3.0 and row["p50_s"] == pytest.approx(2.0)
