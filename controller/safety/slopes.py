@@ -6,12 +6,20 @@ for the fast tests, where a blocked line climbs far faster than anything else mo
 per block. How short the short window may be depends on what breathing, pulse and the
 sensor's noise did to its slope at rest: ``quiet_window`` picks the shortest that leaves
 Q/C ``SWING_RATIO`` swings above them.
+
+What the rest measured is only as good as the rest was long: a 4 s slope slid over 5 s of
+rest has seen one second of a 4 s breath. ``breathing_slope_swing`` is what a breath of a
+given depth does to a window's slope at its worst phase, from the least-squares slope's
+response to a sine (population normals #102 and #117: rests of a few seconds measured the
+4 s slope's swing at 1.6 and 0.1 mmHg/s where their breathing swings it by 2.4 and 1.9,
+and a healthy start's 4 s slope climbing back by that much was called a blockage).
 """
 
 from __future__ import annotations
 
+import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 SWING_RATIO = 3.0  # fast tests only where Q/C is this many times the artifacts' slope swing
 SHORT_WINDOWS_S = (0.2, 0.3, 0.5, 0.75, 1.0)  # what the short slope's window may be
@@ -71,3 +79,23 @@ def quiet_window(
         if swing is not None and SWING_RATIO * swing <= full:
             return candidate
     return window_s
+
+
+def sine_slope_gain(window_s: float, period_s: float) -> float:
+    """The largest least-squares slope (mmHg/s) over ``window_s`` of a sine of unit
+    amplitude (mmHg) and period ``period_s``, over every phase: for p = sin(w t), the
+    slope at the window's centre is 12 cos(w t) / W^3 * 2 (sin(x) / w^2 - (W / 2) cos(x) / w)
+    with x = w W / 2; a short window gives w (the derivative's peak), a whole number of
+    periods about 6 / (pi W)."""
+    w = 2.0 * math.pi / period_s
+    x = w * window_s / 2.0
+    integral = 2.0 * (math.sin(x) / w**2 - (window_s / 2.0) * math.cos(x) / w)
+    return abs(12.0 * integral / window_s**3)
+
+
+def breathing_slope_swing(
+    window_s: float, amplitude_mmhg: float, periods_s: Iterable[float]
+) -> float:
+    """What a breath of ``amplitude_mmhg`` (half its peak to peak) can swing the slope over
+    ``window_s`` by, at the worst of ``periods_s`` (breathing is irregular: its period wanders)."""
+    return amplitude_mmhg * max((sine_slope_gain(window_s, p) for p in periods_s), default=0.0)

@@ -39,7 +39,7 @@ class LineCase:
     artifacts: ArtifactConfig = BODY
     noise_mmhg_rms: float = 0.3
     truth: TruthSpread = PINNED
-    rest_s: float = 8.0  # the line at rest (settled) before the pump starts
+    rest_s: float = 12.0  # the line at rest (settled: 10 s at least) before the pump starts
     run_s: float = 30.0
     fault_s: float | None = None  # seconds after the start
     fault: Callable[[Plant], None] | None = None

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from controller.safety.rest import SETTLED_MMHG_PER_S, SETTLED_PER_ENVELOPE, Rest
+from controller.safety.slopes import sine_slope_gain
 from controller.safety.timebase import BLOCK_S
 from simulator.plant.artifacts import ArtifactConfig, Artifacts
 
@@ -55,6 +56,18 @@ def test_the_slope_swing_is_what_breathing_does_to_a_short_slope() -> None:
     # a 3 mmHg breath at 0.25 Hz swings a slope by up to 2 pi f A = 4.7 mmHg/s, plus pulse
     assert 3.0 < short < 15.0
     assert long < short / 2
+
+
+def test_a_rest_shorter_than_a_breath_of_windows_takes_the_breaths_worst_swing() -> None:
+    """A 4 s slope slid over 5 s of rest sees one second of a 4 s breath (population normals
+    #102 and #117 measured 1.6 and 0.1 mmHg/s); what the envelope's breath does to it at its
+    worst phase and period (about 6 s for a 4 s window) is the floor. A rest that saw the
+    whole breath keeps its own measurement."""
+    breath_swing = 3.0 * sine_slope_gain(4.0, 4.0)
+    short = rest_of(breathing(5.0))
+    assert short.slope_swing(4.0) >= short.status().envelope_mmhg / 2 * sine_slope_gain(4.0, 6.0)
+    whole = rest_of(breathing(10.0))
+    assert whole.slope_swing(4.0) == pytest.approx(breath_swing, rel=0.3)
 
 
 @pytest.mark.parametrize("irregularity", [0.0, 0.15])

@@ -7,7 +7,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from controller.safety.slopes import SlidingSlope, quiet_window
+from controller.safety.slopes import (
+    SlidingSlope,
+    breathing_slope_swing,
+    quiet_window,
+    sine_slope_gain,
+)
 
 
 @given(
@@ -31,3 +36,30 @@ def test_the_shortest_window_quiet_enough_for_the_fast_tests() -> None:
     assert quiet_window(0.2, 200.0, swings.get) == 0.2
     assert quiet_window(0.75, 200.0, swings.get) == 0.75  # never below the floor asked
     assert quiet_window(0.3, 10.0, swings.get) == 0.3  # none quiet enough
+
+
+@pytest.mark.parametrize(
+    ("window_s", "period_s"), [(4.0, 4.02), (4.0, 6.0), (4.0, 2.0), (0.5, 4.0), (1.0, 8.0)]
+)
+def test_the_slope_gain_of_a_sine_is_the_sliding_slopes_worst(
+    window_s: float, period_s: float
+) -> None:
+    """The closed form against the sliding slope over every phase of a sampled sine."""
+    dt = 0.01
+    slope = SlidingSlope(round(window_s / dt), dt)
+    t = np.arange(0.0, window_s + 2 * period_s, dt)
+    seen = [abs(slope.add(float(np.sin(2 * np.pi * x / period_s)))) for x in t]
+    worst = max(seen[round(window_s / dt) :])
+    assert sine_slope_gain(window_s, period_s) == pytest.approx(worst, rel=0.01)
+
+
+def test_a_whole_breath_in_a_4_s_slope_still_swings_it() -> None:
+    """A 4 s window over a 4 s breath does not cancel it (population normal #102: 5 mmHg
+    breathing swung a healthy start's 4 s slope by 2.4 mmHg/s); a short window follows the
+    derivative; an irregular period is taken at its worst."""
+    assert sine_slope_gain(4.0, 4.0) == pytest.approx(6.0 / (np.pi * 4.0), rel=1e-6)
+    assert sine_slope_gain(0.01, 4.0) == pytest.approx(2 * np.pi / 4.0, rel=1e-3)
+    periods = (3.0, 4.0, 6.0)
+    assert breathing_slope_swing(4.0, 5.0, periods) == 5.0 * max(
+        sine_slope_gain(4.0, p) for p in periods
+    )
