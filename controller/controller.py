@@ -269,7 +269,12 @@ class Controller:
         fresh = first_fill and injection.delivered_ml == 0.0
         prior = device_ops.line_prior(injection.path)
         if not self.supervisor.begin_infusion(
-            now_s(), injection.request.rate_ml_min, prior, first_fill=fresh, fill_ml=remaining
+            now_s(),
+            injection.request.rate_ml_min,
+            prior,
+            first_fill=fresh,
+            fill_ml=remaining,
+            injected_ml=injection.delivered_ml,
         ):
             raise StartRefused("an alarm is latched; acknowledge it first")
         injection.rate_now_ml_min = None

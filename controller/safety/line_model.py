@@ -49,6 +49,10 @@ SLOWED_FRACTION = 0.5  # ... once its start transient had slowed below this
 FAST_MIN_MMHG_S = 25.0  # ... and at least this: breaths deeper than any at rest swing less
 SWING_MARGIN = 2.0  # and a rebound must climb this many swings
 LONG_REBOUND_FRACTION = 0.3  # of the way back from the slowest 4 s slope to Q/C
+# ... and this many of the 4 s slope's swings at rest: from a breath's trough to its crest
+# the slope moves two swings, so two (the first rule) let an irregular breath through
+# (population normal #117, a slow viscous start)
+LONG_SWING_MARGIN = 3.0
 BREATH_REBOUND_FRACTION = 0.5  # of the way back from the slowest slope to Q/C
 BREATH_REBOUND_AFTER_S = 0.5  # of breath-cancelled slopes before the slowest one counts
 DOWN_DRIFT_MMHG_S = 1.0  # what the down CUSUM forgives each second
@@ -58,6 +62,10 @@ CEILING_ENVELOPES = 1.5
 FLOOR_ABOVE_ENVELOPE_MMHG = 3.0
 MIN_LIMIT_MMHG = 4.0
 TISSUE_MAX_MMHG_S_PER_ML = 20_000.0  # the stiffest tumour's resistance, for the learn limit
+# and it grows as the tissue fills: by this much per mL injected at most (the catalog's
+# lymph node, config/tissues.toml); a second aliquot into a node swollen by the first
+# stood above the ungrown bound, healthy (population normal #145)
+TISSUE_GROWTH_MAX_PER_ML = 1.2
 COMPLIANCE_MAX_OF_PRIOR = 2.3
 
 
@@ -109,6 +117,7 @@ class LineModel:
         self.long_rebounding = False
         self.first_slope = 0.0  # the fastest short slope in the start's first second
         self.heart_period_s = 0.0
+        self.injected_before_ml = 0.0
         self.breath_slope: float | None = None  # slope over the last breath, breathing cancelled
         self.min_breath_slope = 0.0
         self.breath_rebounding = False
@@ -151,9 +160,10 @@ class LineModel:
         rest_excursions: tuple[float, float] | None,
         heart_period_s: float = 0.0,
         slope_swing: Callable[[float], float] | None = None,
+        injected_ml: float = 0.0,
     ) -> None:
         """The pump starts at ``t`` with the line at ``now_mmhg`` (its rest, or still
-        decaying from the last fill)."""
+        decaying from the last fill); ``injected_ml`` went in before this fill."""
         self.state, self.q_ml_s, self.reference, self.prior = (
             LineState.LEARNING,
             q_ml_s,
@@ -165,6 +175,7 @@ class LineModel:
         self._last = now_mmhg
         self.peak = now_mmhg
         self.heart_period_s = heart_period_s
+        self.injected_before_ml = injected_ml
         self.c = compliance_ml_per_mmhg
         # what breathing, pulse and noise alone do to the short slope, measured at rest for
         # every window it may take (the rest is gone once the pump runs, and the window may
@@ -262,6 +273,12 @@ class LineModel:
         self.breath_slope = slope_mmhg_s
 
     @property
+    def tissue_max_mmhg_s_per_ml(self) -> float:
+        """The stiffest tissue's resistance, grown by what has gone into it so far."""
+        injected_ml = self.injected_before_ml + self.q_ml_s * max(0.0, self._t_last - self.t_start)
+        return TISSUE_MAX_MMHG_S_PER_ML * (1.0 + TISSUE_GROWTH_MAX_PER_ML * injected_ml)
+
+    @property
     def learn_limit_s(self) -> float:
         """A line not levelled off by now is blocked (5 time constants, the stiffest
         tumour and the softest line included)."""
@@ -352,7 +369,7 @@ class LineModel:
         self.min_long_slope = max(0.0, min(self.min_long_slope, self.slope))
         full = max(full, self.first_slope)
         low = self.min_long_slope
-        margin = max(LONG_REBOUND_FRACTION * (full - low), SWING_MARGIN * self.long_swing)
+        margin = max(LONG_REBOUND_FRACTION * (full - low), LONG_SWING_MARGIN * self.long_swing)
         self.long_rebounding = low < 0.6 * full and self.slope > low + margin
 
     def _breath_rebound(self, t: float, full: float) -> None:

@@ -9,7 +9,8 @@ swings as fast as a blocked line climbs, the breathing comb (``breath_comb.py``)
 
 And one bound from the physics, whatever was learnt: a healthy line climbing at half of Q/C
 or more has at most half of Q x R above its rest (its slope is (Q - (p - rest) / R) / C),
-and R is at most the needle path's (viscosity a quarter off) and the stiffest tumour's. A
+and R is at most the needle path's (viscosity a quarter off) and the stiffest tumour's,
+grown by what has gone into it (``LineModel.tissue_max_mmhg_s_per_ml``). A
 line above that, still climbing that fast, is blocked. It matters where nothing else can
 see the blockage: a viscous drug through a long needle at a low rate rises for minutes,
 so a line blocked early in its start only climbs a little straighter than a healthy one
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 from controller.safety.line_model import (
     SHIFT_WINDOW_S,
-    TISSUE_MAX_MMHG_S_PER_ML,
     LineModel,
     LineState,
 )
@@ -39,10 +39,13 @@ CLIMBING_OF_FULL = 0.5  # the 4 s slope, of Q/C: a line climbing this fast ...
 ABOVE_HEALTHY_PERSIST_S = 2.0  # ... for half a breath or more (breathing swings the slope)
 
 
-def healthy_ceiling_mmhg(line: LineModel) -> float:
-    """The highest a healthy line climbing at ``CLIMBING_OF_FULL`` of Q/C can stand."""
-    r_max = PATH_MARGIN * line.prior.path_resistance_mmhg_s_per_ml + TISSUE_MAX_MMHG_S_PER_ML
-    return line.p_rest + CLIMBING_OF_FULL * line.q_ml_s * r_max + line.envelope
+def healthy_ceiling_mmhg(line: LineModel, climbing_of_full: float = CLIMBING_OF_FULL) -> float:
+    """The highest a healthy line climbing at ``climbing_of_full`` of Q/C can stand: its
+    slope is (Q - (p - rest) / R) / C, so p - rest is at most (1 - that) x Q x R. At 0, the
+    steady pressure of the stiffest tissue: no open line ever stands higher, whatever its
+    compliance (the one bound the compliance estimate cannot blur)."""
+    r_max = PATH_MARGIN * line.prior.path_resistance_mmhg_s_per_ml + line.tissue_max_mmhg_s_per_ml
+    return line.p_rest + (1.0 - climbing_of_full) * line.q_ml_s * r_max + line.envelope
 
 
 class Occlusion:
@@ -54,6 +57,7 @@ class Occlusion:
         self._climb = Persistence(CLIMB_PERSIST_S)
         self._shift = Persistence(SHIFT_PERSIST_S)
         self._above_healthy = Persistence(ABOVE_HEALTHY_PERSIST_S)
+        self._above_steady = Persistence(ABOVE_HEALTHY_PERSIST_S)
 
     def on_block(self, t: float, line: LineModel) -> Verdict | None:
         if self._full_climb.holds(t, line.climbing_at_full):
@@ -114,7 +118,17 @@ class Occlusion:
     def _above_any_healthy_line(self, t: float, line: LineModel) -> Verdict | None:
         if line.state is LineState.IDLE:
             self._above_healthy.reset()
+            self._above_steady.reset()
             return None
+        steady = healthy_ceiling_mmhg(line, 0.0)
+        if self._above_steady.holds(t, line.mean_mmhg > steady):
+            detail = (
+                f"pressure {line.mean_mmhg:.0f} mmHg over the last 4 s: no open line stands "
+                f"above {steady:.0f} mmHg at {60 * line.q_ml_s:g} mL/min, the stiffest "
+                "tissue's steady pressure; the line is blocked"
+            )
+            values = {"pressure_mmhg": line.mean_mmhg, "ceiling_mmhg": steady}
+            return Verdict(VerdictKind.OCCLUSION, detail, t, values)
         ceiling = healthy_ceiling_mmhg(line)
         climbing = line.slope >= CLIMBING_OF_FULL * line.full_occlusion_slope
         if not self._above_healthy.holds(t, climbing and line.last > ceiling):

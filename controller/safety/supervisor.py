@@ -198,9 +198,12 @@ class Supervisor:
         *,
         first_fill: bool = True,
         fill_ml: float = float("inf"),
+        injected_ml: float = 0.0,
     ) -> bool:
         """The pump starts now. ``first_fill``: the injection's first (the line is at rest
         and its reference is learnt now); else the reference of that first fill is kept.
+        ``injected_ml``: what this injection delivered before this fill (the tissue's
+        resistance grows with it).
         False, and nothing armed, while a verdict is latched."""
         if self.latched is not None:
             return False
@@ -222,6 +225,7 @@ class Supervisor:
             rest_excursions=self._rest_excursions,
             heart_period_s=self.fall_comb.heart * BLOCK_S,
             slope_swing=self._slope_swing if first_fill else self._kept_swing,
+            injected_ml=injected_ml,
         )
         self.floor.start()
         self.rest.clear()

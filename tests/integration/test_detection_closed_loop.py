@@ -139,6 +139,27 @@ def test_a_fill_paused_and_resumed_ends_on_its_target_not_by_itself() -> None:
     assert result.state == "completed", result.state
 
 
+@pytest.mark.parametrize(
+    "seed",
+    [
+        pytest.param(102, id="short-rest-4s-swing"),
+        pytest.param(117, id="slow-start-breath-crest"),
+        pytest.param(145, id="second-aliquot-swollen-node"),
+    ],
+)
+def test_healthy_plants_once_stopped_as_occluded_complete(seed: int) -> None:
+    """Population normals that raised a false occlusion (issue 17). #102: a rest of a few
+    seconds measured the 4 s slope's breathing swing at 1.6 mmHg/s (2.4 at its worst) and
+    a breath's crest was a rebound; #117: a slow viscous start whose 4 s slope went from a
+    breath's trough to the next crest, two of its rest swings and a little more; #145: a
+    second aliquot into a lymph node swollen by the first stood above the stiffest tissue's
+    ungrown pressure while climbing."""
+    result = run_case(draw("normal", seed))
+    assert result.error is None, result.error
+    assert result.verdict is None, result.detail
+    assert result.state == "completed", result.state
+
+
 def test_a_large_stored_volume_is_relieved_whole() -> None:
     """Population case occlusion@5 #39: a soft 5 mL syringe blocked at 5 mL/min is found at
     324 mmHg holding over 500 uL; the relief withdraws it all (measured 532 uL), where the

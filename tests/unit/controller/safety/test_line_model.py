@@ -8,11 +8,13 @@ import numpy as np
 import pytest
 
 from controller.safety.line_model import (
+    LEVEL_WINDOW_S,
     LineModel,
     LinePrior,
     LineState,
     RestReference,
 )
+from controller.safety.slopes import sine_slope_gain
 from controller.safety.timebase import BLOCK_S
 
 
@@ -157,3 +159,29 @@ def test_a_softer_line_than_the_catalog_lengthens_the_window_once_measured() -> 
     assert line.short_window_s == 1.0 and line.slope_swing == pytest.approx(10.0)
     assert line.fast_rebound_applies and line.min_slope == float("inf")
     assert line.jump_until >= 1.0  # the new window fills before its slope is tested
+
+
+def test_a_slow_start_under_breathing_deeper_than_at_rest_is_no_rebound() -> None:
+    """A viscous drug's slow start (tau 24 s) under breathing a fifth deeper than at rest:
+    the 4 s slope goes from a breath's trough to the next crest, a little more than two of
+    its swings at rest (population normal #117 was stopped so); a blockage climbs far more."""
+    q, c, r = 1.0 / 60.0, 2e-3, 12_000.0
+    period_s, rest_amplitude = 4.2, 4.0
+    swing_at_rest = rest_amplitude * sine_slope_gain(LEVEL_WINDOW_S, period_s)
+    line = LineModel()
+    line.start(
+        0.0,
+        q,
+        reference=RestReference(10.0, 2 * rest_amplitude),
+        prior=LinePrior(c, 1200.0),
+        compliance_ml_per_mmhg=c,
+        now_mmhg=10.0,
+        rest_excursions=(4.0, 4.0),
+        heart_period_s=0.8,
+        slope_swing=lambda window: swing_at_rest if window == LEVEL_WINDOW_S else 8.0,
+    )
+    t = np.arange(0.0, 40.0, BLOCK_S)
+    breathing = 1.2 * rest_amplitude * np.sin(2 * np.pi * t / period_s)
+    for k, p in enumerate(first_order(q, c, r, 40.0) + breathing):
+        line.update(k * BLOCK_S, float(p), 0.0, float(p))
+        assert not line.long_rebounding, (k * BLOCK_S, line.slope, line.min_long_slope)
