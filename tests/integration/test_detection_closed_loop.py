@@ -118,15 +118,19 @@ def test_a_slow_viscous_line_blocked_early_stops_long_before_the_pressure_limit(
     assert result.peak_mmhg < 200.0, result.peak_mmhg
 
 
-def test_a_tract_that_opens_and_leaves_the_line_lower_is_a_leak() -> None:
+@pytest.mark.parametrize(("seed", "within_s"), [(17, 10.0), (30, 8.0)])
+def test_a_tract_that_opens_and_leaves_the_line_lower_is_a_leak(seed: int, within_s: float) -> None:
     """Population case tissue-crack #17: 1.7 mL/min into a stiff tumour; the tract opens and
     the line falls from 77 to 60 mmHg over 8 s and stays there to the end of the dose.
     The down CUSUM forgave the slow fall and each breath reset it (it peaked at 12.7 of
     15 mmHg), and the fall comb had no heartbeat to cancel: never found. Averaged over 4 s,
-    the line settled lower than it had stood since levelling off (measured 7.3 s)."""
-    result = run_case(draw("tissue-crack", 17))
-    found(result, "leak", 10.0)
-    assert result.detail is not None and "settled" in result.detail, result.detail
+    the line settled lower than it had stood since levelling off (7.3 s in session 26; the
+    down CUSUM, on limits learnt over a 10 s rest, now finds it first, 3.4 s). Crack #30
+    is still found by that settled-lower test alone (5.4 s)."""
+    result = run_case(draw("tissue-crack", seed))
+    found(result, "leak", within_s)
+    if seed == 30:
+        assert result.detail is not None and "settled" in result.detail, result.detail
 
 
 def test_a_fill_paused_and_resumed_ends_on_its_target_not_by_itself() -> None:
@@ -161,13 +165,16 @@ def test_healthy_plants_once_stopped_as_occluded_complete(seed: int) -> None:
 
 
 def test_a_large_stored_volume_is_relieved_whole() -> None:
-    """Population case occlusion@5 #39: a soft 5 mL syringe blocked at 5 mL/min is found at
-    324 mmHg holding over 500 uL; the relief withdraws it all (measured 532 uL), where the
-    old 500 uL cap left the rest to be released as a bolus when the blockage clears.
-    (Seed 7 showed it first; the earlier verdict of stop 24 now finds it at 396 uL.)"""
-    result = run_case(draw("occlusion@5", 39))
+    """Population case occlusion@5 #49: a soft 5 mL syringe blocked at 5 mL/min is found
+    holding over 400 uL; the relief withdraws all of it (at least the estimate), not a
+    fixed cap's worth. (#39 once held 532 uL at its verdict, beyond the old 500 uL cap; since
+    session 27 it is found in 0.15 s at 353 uL, and no plant of seeds 1-60 holds more than
+    430 uL when found.)"""
+    result = run_case(draw("occlusion@5", 49))
     assert result.verdict == "occlusion", result.detail
-    assert result.relief is not None and result.relief["withdrawn_ul"] > 500.0, result.relief
+    relief = result.relief
+    assert relief is not None and relief["withdrawn_ul"] > 400.0, relief
+    assert relief["withdrawn_ul"] >= relief["estimated_stored_ul"], relief
     assert result.bolus_ul < 20.0, result.relief
     assert result.volume_error_ul == pytest.approx(0.0, abs=5.0)
 
