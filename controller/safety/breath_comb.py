@@ -57,6 +57,7 @@ class BreathComb:
         self.period = 0  # blocks; 0 = no rhythm found, the comb stays silent
         self.correlation = 0.0
         self.rest_limit_mmhg = MIN_LIMIT_MMHG
+        self.rest_deviation_mmhg = 0.0  # how far y strayed at rest (what cancelling leaves)
         self.downward = SwingMemory()
         self.either_way = SwingMemory(EITHER_WAY_DELAY_CHUNKS)
         self.y = 0.0
@@ -73,6 +74,12 @@ class BreathComb:
     @property
     def period_s(self) -> float:
         return self.period * BLOCK_S
+
+    @property
+    def slope_swing_mmhg_s(self) -> float:
+        """How far the slope over a breath (``slope_mmhg_s``) strayed at rest: breathing's
+        irregularity, pulse and noise left by the cancelling (0 without a rhythm)."""
+        return self.rest_deviation_mmhg / self.period_s if self.period else 0.0
 
     @property
     def swing_mmhg(self) -> float:
@@ -94,6 +101,7 @@ class BreathComb:
         self.correlation = found[1] if found else 0.0
         if found:
             deviation = rest_deviation(rest_mmhg, self.period)
+            self.rest_deviation_mmhg = deviation
             self.rest_limit_mmhg = max(MIN_LIMIT_MMHG, 1.5 * deviation + 1.5)
         self.restart()
         return found is not None

@@ -53,7 +53,9 @@ LONG_REBOUND_FRACTION = 0.3  # of the way back from the slowest 4 s slope to Q/C
 # the slope moves two swings, so two (the first rule) let an irregular breath through
 # (population normal #117, a slow viscous start)
 LONG_SWING_MARGIN = 3.0
-BREATH_REBOUND_FRACTION = 0.5  # of the way back from the slowest slope to Q/C
+BREATH_REBOUND_FRACTION = 0.5  # of the way back from the slowest slope to Q/C, and as
+# many of that slope's swings at rest as the 4 s slope's rebound needs (breathing that
+# cancels imperfectly, deep and irregular, swung it 2.6-5.9 mmHg/s: normal #371)
 BREATH_REBOUND_AFTER_S = 0.5  # of breath-cancelled slopes before the slowest one counts
 DOWN_DRIFT_MMHG_S = 1.0  # what the down CUSUM forgives each second
 # a few seconds at rest may hold only shallow breaths: the CUSUM limits may rise above the
@@ -118,6 +120,7 @@ class LineModel:
         self.first_slope = 0.0  # the fastest short slope in the start's first second
         self.heart_period_s = 0.0
         self.injected_before_ml = 0.0
+        self.breath_swing_mmhg_s = 0.0  # how far the breath-cancelled slope strayed at rest
         self.breath_slope: float | None = None  # slope over the last breath, breathing cancelled
         self.min_breath_slope = 0.0
         self.breath_rebounding = False
@@ -161,6 +164,7 @@ class LineModel:
         heart_period_s: float = 0.0,
         slope_swing: Callable[[float], float] | None = None,
         injected_ml: float = 0.0,
+        breath_swing_mmhg_s: float = 0.0,
     ) -> None:
         """The pump starts at ``t`` with the line at ``now_mmhg`` (its rest, or still
         decaying from the last fill); ``injected_ml`` went in before this fill."""
@@ -176,6 +180,7 @@ class LineModel:
         self.peak = now_mmhg
         self.heart_period_s = heart_period_s
         self.injected_before_ml = injected_ml
+        self.breath_swing_mmhg_s = breath_swing_mmhg_s
         self.c = compliance_ml_per_mmhg
         # what breathing, pulse and noise alone do to the short slope, measured at rest for
         # every window it may take (the rest is gone once the pump runs, and the window may
@@ -384,9 +389,10 @@ class LineModel:
         self.min_breath_slope = max(0.0, min(self.min_breath_slope, slope))
         full = max(full, self.first_slope)
         low = self.min_breath_slope
-        self.breath_rebounding = low < 0.6 * full and slope > low + BREATH_REBOUND_FRACTION * (
-            full - low
+        margin = max(
+            BREATH_REBOUND_FRACTION * (full - low), LONG_SWING_MARGIN * self.breath_swing_mmhg_s
         )
+        self.breath_rebounding = low < 0.6 * full and slope > low + margin
 
     @property
     def climbing_at_full(self) -> bool:

@@ -226,6 +226,7 @@ class Supervisor:
             heart_period_s=self.fall_comb.heart * BLOCK_S,
             slope_swing=self._slope_swing if first_fill else self._kept_swing,
             injected_ml=injected_ml,
+            breath_swing_mmhg_s=self.comb.slope_swing_mmhg_s,
         )
         self.floor.start()
         self.rest.clear()

@@ -185,3 +185,33 @@ def test_a_slow_start_under_breathing_deeper_than_at_rest_is_no_rebound() -> Non
     for k, p in enumerate(first_order(q, c, r, 40.0) + breathing):
         line.update(k * BLOCK_S, float(p), 0.0, float(p))
         assert not line.long_rebounding, (k * BLOCK_S, line.slope, line.min_long_slope)
+
+
+@pytest.mark.parametrize(("breath_swing", "rebounds"), [(1.6, False), (0.0, True)])
+def test_the_breath_slopes_rebound_needs_more_than_its_own_swing_at_rest(
+    breath_swing: float, rebounds: bool
+) -> None:
+    """Deep irregular breathing cancels imperfectly: the slope over the last breath of a
+    healthy slow start wandered 2.6-5.9 mmHg/s (population normal #371, Q/C 8 mmHg/s). Its
+    rebound must climb 3 of the swings it showed at rest; with none known, half way to Q/C
+    is enough and the wander trips it."""
+    q, c = 0.48 / 60.0, 1e-3  # Q/C 8 mmHg/s
+    line = LineModel()
+    line.start(
+        0.0,
+        q,
+        reference=RestReference(10.0, 11.0),
+        prior=LinePrior(c, 1200.0),
+        compliance_ml_per_mmhg=c,
+        now_mmhg=10.0,
+        rest_excursions=(4.0, 4.0),
+        breath_swing_mmhg_s=breath_swing,
+    )
+    tripped = False
+    for k in range(round(14.0 / BLOCK_S)):
+        t = k * BLOCK_S
+        slope = 4.2 + 1.7 * np.sin(2 * np.pi * t / 3.7)  # 2.5 to 5.9 mmHg/s
+        line.update_breath_slope(t, float(slope) if t > 4.0 else None)
+        line.update(t, 10.0 + 4.0 * t, 0.0, 10.0 + 4.0 * t)
+        tripped = tripped or line.breath_rebounding
+    assert tripped is rebounds
