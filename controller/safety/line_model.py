@@ -49,13 +49,12 @@ SLOWED_FRACTION = 0.5  # ... once its start transient had slowed below this
 FAST_MIN_MMHG_S = 25.0  # ... and at least this: breaths deeper than any at rest swing less
 SWING_MARGIN = 2.0  # and a rebound must climb this many swings
 LONG_REBOUND_FRACTION = 0.3  # of the way back from the slowest 4 s slope to Q/C
-# ... and this many of the 4 s slope's swings at rest: from a breath's trough to its crest
-# the slope moves two swings, so two (the first rule) let an irregular breath through
-# (population normal #117, a slow viscous start)
-LONG_SWING_MARGIN = 3.0
-BREATH_REBOUND_FRACTION = 0.5  # of the way back from the slowest slope to Q/C, and as
-# many of that slope's swings at rest as the 4 s slope's rebound needs (breathing that
-# cancels imperfectly, deep and irregular, swung it 2.6-5.9 mmHg/s: normal #371)
+# ... and, for the 4 s and the breath-cancelled slopes alike, this many of that slope's
+# swings at rest: from a breath's trough to its crest a slope moves two swings, so two (the
+# first rule) let an irregular breath through (population normals #117, a slow viscous
+# start, and #371, deep irregular breathing that cancels imperfectly)
+REBOUND_SWING_MARGIN = 3.0
+BREATH_REBOUND_FRACTION = 0.5  # of the way back from the slowest slope to Q/C
 BREATH_REBOUND_AFTER_S = 0.5  # of breath-cancelled slopes before the slowest one counts
 DOWN_DRIFT_MMHG_S = 1.0  # what the down CUSUM forgives each second
 # a few seconds at rest may hold only shallow breaths: the CUSUM limits may rise above the
@@ -374,7 +373,7 @@ class LineModel:
         self.min_long_slope = max(0.0, min(self.min_long_slope, self.slope))
         full = max(full, self.first_slope)
         low = self.min_long_slope
-        margin = max(LONG_REBOUND_FRACTION * (full - low), LONG_SWING_MARGIN * self.long_swing)
+        margin = max(LONG_REBOUND_FRACTION * (full - low), REBOUND_SWING_MARGIN * self.long_swing)
         self.long_rebounding = low < 0.6 * full and self.slope > low + margin
 
     def _breath_rebound(self, t: float, full: float) -> None:
@@ -390,7 +389,7 @@ class LineModel:
         full = max(full, self.first_slope)
         low = self.min_breath_slope
         margin = max(
-            BREATH_REBOUND_FRACTION * (full - low), LONG_SWING_MARGIN * self.breath_swing_mmhg_s
+            BREATH_REBOUND_FRACTION * (full - low), REBOUND_SWING_MARGIN * self.breath_swing_mmhg_s
         )
         self.breath_rebounding = low < 0.6 * full and slope > low + margin
 
