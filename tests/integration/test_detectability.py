@@ -7,6 +7,8 @@ import pytest
 from bench.detectability import signature
 from bench.population import draw
 
+pytestmark = pytest.mark.virtual_clock  # no wall-clock deadline: runs beside other tests
+
 
 def test_a_blocked_line_climbs_away_from_its_twin_at_q_over_c() -> None:
     """Nothing leaves a blocked line: it climbs at Q/C above where the same plant without

@@ -17,6 +17,8 @@ from simulator.plant.artifacts import ArtifactConfig
 from simulator.plant.spread import TruthSpread
 from simulator.scenario import FaultSpec, InjectionPlan, LinkNoise, Scenario, TransducerSetup
 
+pytestmark = pytest.mark.virtual_clock  # no wall-clock deadline: runs beside other tests
+
 SOFT = TruthSpread(
     compliance_factor=(1.5, 1.5),
     viscosity_factor=(1.1, 1.1),
@@ -152,6 +154,9 @@ def test_a_fill_paused_and_resumed_ends_on_its_target_not_by_itself() -> None:
         pytest.param(371, id="deep-irregular-breathing"),
     ],
 )
+# a whole dose on the virtual clock is CPU work (#371: about 60 s alone, twice that beside
+# another test on two cores); the hang guard is scaled to it
+@pytest.mark.timeout(300)
 def test_healthy_plants_once_stopped_as_occluded_complete(seed: int) -> None:
     """Population normals that raised a false occlusion (issue 17). #102: a rest of a few
     seconds measured the 4 s slope's breathing swing at 1.6 mmHg/s (2.4 at its worst) and
