@@ -23,6 +23,7 @@ import asyncio
 from typing import Any
 
 RECANCEL_S = 0.5  # a task still running this long after a cancel is cancelled again
+CLOCK_SLACK_S = 1e-3  # a wait's timer may wake a little before its deadline on loop.time()
 
 
 async def cancel_and_wait(
@@ -37,16 +38,21 @@ async def cancel_and_wait(
     sender, seen leaked in a fresh-clone run)."""
     owned = [task for task in tasks if task is not None]
     pending = {task for task in owned if not task.done()}
-    interrupted, cancel_now = False, True
+    loop = asyncio.get_running_loop()
+    interrupted = False
+    # The re-cancel keeps its own clock: a caller cancelled as often as recancel_s (its
+    # owner re-cancelling it on the same period) once restarted the wait each time, never
+    # timed out, and never repeated a cancel the task had dropped (a shutdown hung 120 s).
+    next_cancel_s = loop.time()
     while pending:
-        if cancel_now:
+        if loop.time() >= next_cancel_s - CLOCK_SLACK_S:
             for task in pending:
                 task.cancel()
+            next_cancel_s = loop.time() + recancel_s
         try:
-            _, pending = await asyncio.wait(pending, timeout=recancel_s)
-            cancel_now = True
+            _, pending = await asyncio.wait(pending, timeout=next_cancel_s - loop.time())
         except asyncio.CancelledError:
-            interrupted, cancel_now = True, False  # ours first, then the caller's cancel
+            interrupted = True  # ours end first, then the caller's cancel is raised
             pending = {task for task in pending if not task.done()}
     if interrupted:
         raise asyncio.CancelledError

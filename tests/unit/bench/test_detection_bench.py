@@ -40,3 +40,13 @@ def test_a_verdict_before_the_faults_onset_is_a_false_alarm_not_a_detection() ->
     row = summarise("occlusion@1", results)
     assert (row["false_alarms"], row["missed"], row["wrong_kind"]) == (2, 1, 1)
     assert row["max_s"] == 3.0 and row["p50_s"] == pytest.approx(2.0)
+
+
+def test_a_verdict_on_the_faults_own_first_sample_is_a_detection() -> None:
+    """Sensor-fault #91 (session 28): the interlock tripped on the saturated sample itself,
+    and the latency summed from clock steps came out -1.1e-13 s: a detection at 0 ms, which
+    the summary had counted as a false alarm."""
+    results = [result("occlusion", -1.1368683772161603e-13, 1), result("occlusion", -0.001, 2)]
+    row = summarise("occlusion@1", results)
+    assert (row["false_alarms"], row["missed"]) == (1, 0)
+    assert row["p50_s"] == pytest.approx(0.0, abs=1e-12)

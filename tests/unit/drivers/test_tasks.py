@@ -68,6 +68,30 @@ async def test_the_owners_own_cancel_is_not_absorbed_and_waits_for_its_tasks() -
     assert child.cancelled()
 
 
+async def test_a_dropped_cancel_is_repeated_however_often_the_owner_is_cancelled() -> None:
+    """Nested owners: the MQTT publisher ends its sender, and the app's shutdown ends the
+    publisher, both re-cancelling. Cancelled again before each of its own waits timed out,
+    the publisher restarted the wait and never repeated the cancel its sender had dropped:
+    a fresh-clone run's shutdown hung until the test's 120 s timeout (session 28)."""
+    dropped = asyncio.Event()
+
+    async def drops_its_first_cancel() -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            dropped.set()  # as a library's wait_for can (the test above)
+        await asyncio.Event().wait()
+
+    child = asyncio.create_task(drops_its_first_cancel())
+    await asyncio.sleep(0)
+    owner = asyncio.create_task(cancel_and_wait(child, recancel_s=0.2))
+    await dropped.wait()
+    owners_owner = asyncio.create_task(cancel_and_wait(owner, recancel_s=0.05))
+    await asyncio.wait({owners_owner}, timeout=5.0)  # never cancels what it waits for
+    assert owners_owner.done(), "the dropped cancel was never repeated"
+    assert child.cancelled() and owner.done()
+
+
 async def test_an_error_the_task_ended_with_reaches_the_owner() -> None:
     async def fails() -> None:
         raise RuntimeError("device gone")
