@@ -73,17 +73,18 @@ async def test_a_dropped_cancel_is_repeated_however_often_the_owner_is_cancelled
     publisher, both re-cancelling. Cancelled again before each of its own waits timed out,
     the publisher restarted the wait and never repeated the cancel its sender had dropped:
     a fresh-clone run's shutdown hung until the test's 120 s timeout (session 28)."""
-    dropped = asyncio.Event()
+    started, dropped = asyncio.Event(), asyncio.Event()
 
     async def drops_its_first_cancel() -> None:
         try:
+            started.set()
             await asyncio.Event().wait()
         except asyncio.CancelledError:
             dropped.set()  # as a library's wait_for can (the test above)
         await asyncio.Event().wait()
 
     child = asyncio.create_task(drops_its_first_cancel())
-    await asyncio.sleep(0)
+    await started.wait()  # a task cancelled before its first step never runs its body
     owner = asyncio.create_task(cancel_and_wait(child, recancel_s=0.2))
     await dropped.wait()
     owners_owner = asyncio.create_task(cancel_and_wait(owner, recancel_s=0.05))
