@@ -15,7 +15,7 @@ up as the tissue fills). Once levelled, the down CUSUM past its limit is a leak,
 slipping out of the tumour or the tract opening behind it; during the start, a fall from
 the highest pressure reached by more than that limit. And a line that has settled lower:
 averaged over 4 s (about a breath, so breathing cancels), under the highest it has stood at
-since levelling off by 5 mmHg and a tenth of its rise above rest, for a second. That is a
+since levelling off by 5 mmHg and a tenth of what the tissue holds, for a second. That is a
 drop the down CUSUM can miss, its drift forgiving a slow fall and every breath resetting it:
 the population's tissue-crack #17 fell from 77 to 60 mmHg over 8 s as the tract opened and
 stayed there to the end of the dose, unseen (CompuFlo's tissue-plane test, in
@@ -39,7 +39,12 @@ ARMED_ABOVE_MMHG = 2.0
 ARMED_FOR_S = 0.2  # ... for this long (the start's ramp is not a leak)
 FALL_PERSIST_S = 0.05
 DROP_MIN_MMHG = 5.0  # the 4 s mean swings less with deep irregular breathing
-DROP_OF_RISE = 0.1  # ... and a tenth of the line's rise above its rest
+# ... and a tenth of what the tissue holds: the line's rise above its rest less the needle's
+# own drop at this rate (the catalog's Q x R). Tissue may accommodate as it fills; a needle
+# does not. A tenth of the whole rise hid needle-outs on viscous lines, where the needle
+# carries most of it: population needle-out #29 settled 12.9 mmHg lower from 151 mmHg, its
+# limit 14.8 (a tenth of 148) where the tissue held about 40
+DROP_OF_TISSUE = 0.1
 DROP_PERSIST_S = 1.0  # settled lower, not a deep breath
 COLLAPSE_AFTER_S = 0.3  # the pump's first movement after RUN
 
@@ -126,7 +131,9 @@ class Fall:
         mean = line.mean_mmhg
         highest = self._highest_mmhg = max(self._highest_mmhg, mean)
         drop = highest - mean
-        limit = max(DROP_MIN_MMHG, DROP_OF_RISE * (highest - line.p_rest))
+        needle_mmhg = line.q_ml_s * line.prior.path_resistance_mmhg_s_per_ml
+        tissue_mmhg = highest - line.p_rest - needle_mmhg
+        limit = max(DROP_MIN_MMHG, DROP_OF_TISSUE * tissue_mmhg)
         if not self._lower.holds(t, drop > limit):
             return None
         detail = (

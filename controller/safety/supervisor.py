@@ -11,7 +11,7 @@ its settled level, artifact envelope and rhythms as the reference every later fi
 aliquots, a resume) compares with, because between fills the line is decaying, never at
 rest. While infusing, per block: the compliance measured from the first rise, the line
 model and its tests (occlusion, fall), the two combs with breathing (and heartbeat)
-cancelled, and the needle floor.
+cancelled, the fast climb on the 10 ms blocks at high rates, and the needle floor.
 """
 
 from __future__ import annotations
@@ -24,9 +24,11 @@ from controller.safety.compliance import ComplianceEstimate, Rhythms
 from controller.safety.conditioner import Conditioner
 from controller.safety.device_events import bridge_verdict, delivery_verdict
 from controller.safety.fall_comb import FallComb
+from controller.safety.fast_climb import FastClimb, applies, fast_drift_mmhg_s
 from controller.safety.leak import Fall, NeedleFloor
 from controller.safety.line_model import (
     DOWN_DRIFT_MMHG_S,
+    LEVEL_WINDOW_S,
     UP_DRIFT_OF_FULL,
     LineModel,
     LinePrior,
@@ -46,6 +48,7 @@ COMB_SMOOTH_S = SMOOTH_BLOCKS * BLOCK_S  # a spike stays in the comb's mean this
 # The pump stops by itself at its volume target; the line then falls, which is no leak.
 # Downward tests rest from this long before the fill's end (by the rate, from the start).
 ENDING_S = 0.5
+FAST_START_AFTER_S = LEVEL_WINDOW_S + 0.5  # the 4 s slope spans the start alone
 
 
 # What [supervisor] may be set to: beyond these a check is off in all but name (a
@@ -108,6 +111,7 @@ class Supervisor:
         self.fall = Fall()
         self.comb = BreathComb()
         self.fall_comb = FallComb()
+        self.fast_climb = FastClimb()
 
     # ------------------------------------------------------------ the control path
     def on_sample(self, index: int, t: float, pressure_mmhg: float, raw: int) -> None:
@@ -164,8 +168,17 @@ class Supervisor:
         line.update(t, filtered, jump, block)
         self.fall_comb.update(t, block, jump)
         monitoring = line.state is LineState.MONITORING
+        drift, floor = self._fast_drift(t)
         upward = (
             (self.limiter.step(t, filtered) if self.limiter is not None else None)
+            or self.fast_climb.on_block(
+                t,
+                block,
+                jump,
+                drift_mmhg_s=drift,
+                lowest_drift_mmhg_s=floor,
+                full_mmhg_s=line.full_occlusion_slope,
+            )
             or self.occlusion.on_block(t, line)
             or self.comb.on_block(t, monitoring, line.t_levelled)
         )
@@ -176,6 +189,23 @@ class Supervisor:
             or self.fall_comb.on_block(t, monitoring, line.t_levelled)
             or self.fall.on_block(t, line)
         )
+
+    def _fast_drift(self, t: float) -> tuple[float | None, float]:
+        """The fast climb's drift now (None: the test stands aside) and the lowest it can
+        take this fill. It stands on the line's 4 s slope, once that spans the infusion
+        alone: a healthy line's slope only falls (the start transient) or holds (tissue
+        filling up), so it never climbs back above where it stood 2 s ago, which is what
+        the 4 s slope says. Not on the creep, which follows the slope 10 s behind: the
+        population's occlusion@5 #10 and #180 levelled with a creep of 17-20 mmHg/s and a
+        slope of 7-10, and the test stood aside."""
+        line = self.line
+        full = line.full_occlusion_slope
+        breath_s = self.comb.period_s
+        floor = fast_drift_mmhg_s(full, 0.0, line.envelope, breath_s)
+        if line.state is LineState.IDLE or t - line.t_start < FAST_START_AFTER_S:
+            return None, floor
+        drift = fast_drift_mmhg_s(full, max(0.0, line.slope), line.envelope, breath_s)
+        return (drift if applies(full, drift) else None), floor
 
     def trip(self, verdict: Verdict) -> None:
         if self.latched is not None:
@@ -214,6 +244,7 @@ class Supervisor:
         else:
             self.comb.restart()
             self.fall_comb.restart()
+        self.fast_climb.restart()
         assert self.reference is not None
         self.line.start(
             t,
@@ -241,6 +272,7 @@ class Supervisor:
         self.comb.learn(self.rest.filtered())
         rest_blocks, held = self.rest.blocks()
         self.fall_comb.learn(rest_blocks, held, self.comb.period)
+        self.fast_climb.learn(rest_blocks, held)
         up_drift = UP_DRIFT_OF_FULL * q_ml_s / prior.compliance_ml_per_mmhg
         self._rest_excursions = self.rest.excursions(up_drift, DOWN_DRIFT_MMHG_S)
         self.compliance = ComplianceEstimate(prior.compliance_ml_per_mmhg)

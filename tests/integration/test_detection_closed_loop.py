@@ -135,6 +135,27 @@ def test_a_tract_that_opens_and_leaves_the_line_lower_is_a_leak(seed: int, withi
         assert result.detail is not None and "settled" in result.detail, result.detail
 
 
+def test_a_needle_out_on_a_line_the_needle_holds_up_is_a_leak() -> None:
+    """Population case needle-out #29: 1.35 mL/min through a 150 mm 22G needle, the line at
+    151 mmHg, most of it the needle's own drop. The needle leaves the tumour and the line
+    settles about 13 mmHg lower, to the end of the dose. The settled-lower test's limit was
+    a tenth of the whole rise above rest (14.8 mmHg): never found. It is a tenth of what the
+    tissue holds (the rise less the needle's catalog drop), at least 5 mmHg."""
+    result = run_case(draw("needle-out", 29))
+    found(result, "leak", 8.0)
+
+
+@pytest.mark.parametrize("seed", [1, 174])
+def test_a_line_blocked_at_five_millilitres_a_minute_stops_within_its_target(seed: int) -> None:
+    """Population occlusion@5 #174 (a soft line: Q/C 49 mmHg/s, breathing 8 mmHg) took
+    0.54 s, #1 (a stiff one: 142 mmHg/s) 0.35 s: the up CUSUM waits for the 250 ms median
+    and a whole envelope, the short slope for its window. On the 10 ms blocks, with a drift
+    no breath reaches, the fast climb finds both within 0.3 s."""
+    result = run_case(draw("occlusion@5", seed))
+    found(result, "occlusion", 0.3)
+    assert result.detail is not None and "as only a blocked line climbs" in result.detail
+
+
 def test_a_fill_paused_and_resumed_ends_on_its_target_not_by_itself() -> None:
     """Population normal #120: 1.873 mL paused at 0.248 mL and resumed; the pump stopped at
     its target and read 1873 uL, under the 1873.4 uL target by less than its last digit,
@@ -173,14 +194,15 @@ def test_healthy_plants_once_stopped_as_occluded_complete(seed: int) -> None:
 
 def test_a_large_stored_volume_is_relieved_whole() -> None:
     """Population case occlusion@5 #49: a soft 5 mL syringe blocked at 5 mL/min is found
-    holding over 400 uL; the relief withdraws all of it (at least the estimate), not a
-    fixed cap's worth. (#39 once held 532 uL at its verdict, beyond the old 500 uL cap; since
-    session 27 it is found in 0.15 s at 353 uL, and no plant of seeds 1-60 holds more than
-    430 uL when found.)"""
+    holding several hundred uL (over 400 when found at 1 s; about 360 since session 29's
+    fast climb finds it in 0.43 s); the relief withdraws all of it (at least the estimate),
+    not a fixed cap's worth (issue 17 found relief capped at 50 uL). (#39 once held 532 uL
+    at its verdict, beyond the old 500 uL cap; since session 27 it is found in 0.15 s at
+    353 uL.)"""
     result = run_case(draw("occlusion@5", 49))
     assert result.verdict == "occlusion", result.detail
     relief = result.relief
-    assert relief is not None and relief["withdrawn_ul"] > 400.0, relief
+    assert relief is not None and relief["withdrawn_ul"] > 300.0, relief
     assert relief["withdrawn_ul"] >= relief["estimated_stored_ul"], relief
     assert result.bolus_ul < 20.0, result.relief
     assert result.volume_error_ul == pytest.approx(0.0, abs=5.0)
