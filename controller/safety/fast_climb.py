@@ -59,6 +59,12 @@ LIMIT_MARGIN_MMHG = 1.0
 PERSIST_S = 0.03
 
 
+def climb_step(cusum_mmhg: float, step_mmhg: float, drift_mmhg_s: float) -> float:
+    """One block of the CUSUM, shared by the live test and the rest analysis whose
+    excursion sets its limit, so the two can never count differently."""
+    return max(0.0, cusum_mmhg + step_mmhg - drift_mmhg_s * BLOCK_S)
+
+
 def smoothed(blocks: FloatArray) -> FloatArray:
     """The blocks' running mean over ``SMOOTH_BLOCKS``, as live."""
     window = np.ones(SMOOTH_BLOCKS) / SMOOTH_BLOCKS
@@ -76,10 +82,9 @@ def rest_excursion_mmhg(
     near_spike = np.convolve(held.astype(np.float64), np.ones(SMOOTH_BLOCKS), mode="valid") > 0
     steps = np.diff(values)
     skip = near_spike[1:] | near_spike[:-1]
-    drift = drift_mmhg_s * BLOCK_S
     cusum = top = 0.0
     for step, spiked in zip(steps.tolist(), skip.tolist(), strict=True):
-        cusum = 0.0 if spiked else max(0.0, cusum + step - drift)
+        cusum = 0.0 if spiked else climb_step(cusum, step, drift_mmhg_s)
         top = max(top, cusum)
     return top
 
@@ -164,7 +169,7 @@ class FastClimb:
             self._over.reset()
             return None
         limit = max(self._limit(lowest_drift_mmhg_s), spike_mmhg)
-        self.cusum_mmhg = max(0.0, self.cusum_mmhg + mean - last - drift_mmhg_s * BLOCK_S)
+        self.cusum_mmhg = climb_step(self.cusum_mmhg, mean - last, drift_mmhg_s)
         if not self._over.holds(t, self.cusum_mmhg > limit):
             return None
         detail = (
