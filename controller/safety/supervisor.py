@@ -204,7 +204,7 @@ class Supervisor:
         floor = fast_drift_mmhg_s(full, 0.0, line.envelope, breath_s)
         if line.state is LineState.IDLE or t - line.t_start < FAST_START_AFTER_S:
             return None, floor
-        drift = fast_drift_mmhg_s(full, max(0.0, line.slope), line.envelope, breath_s)
+        drift = floor + max(0.0, line.slope)
         return (drift if applies(full, drift) else None), floor
 
     def trip(self, verdict: Verdict) -> None:
