@@ -83,6 +83,7 @@ class CaseResult:
     # the compliance: what the catalogs said, what the start-up fit measured, the truth
     compliance_ml_per_mmhg: dict[str, float] = field(default_factory=dict)
     relief: dict[str, Any] | None = None  # the stop's pressure relief, as recorded
+    onset_mono_s: float | None = None  # the first fault's onset on the controller's clock
 
     @property
     def false_alarm(self) -> bool:
@@ -300,6 +301,7 @@ def _result(
         rate_changes=changes,
         compliance_ml_per_mmhg=_compliance(controller, p.c_line),
         relief=_relief(injection),
+        onset_mono_s=None if onset is None else plant.truth.t0_mono_s + onset.t_s,
     )
 
 

@@ -66,9 +66,7 @@ class NeedleFloor:
     ) -> Verdict | None:
         if line.state is LineState.IDLE:
             return None
-        needle_mmhg = (
-            FLOOR_OF_NEEDLE * rate_ml_min / 60.0 * line.prior.path_resistance_mmhg_s_per_ml
-        )
+        needle_mmhg = FLOOR_OF_NEEDLE * line.prior.needle_drop_mmhg(rate_ml_min / 60.0)
         self.floor_mmhg = (
             line.p_rest
             + needle_mmhg
@@ -131,8 +129,7 @@ class Fall:
         mean = line.mean_mmhg
         highest = self._highest_mmhg = max(self._highest_mmhg, mean)
         drop = highest - mean
-        needle_mmhg = line.q_ml_s * line.prior.path_resistance_mmhg_s_per_ml
-        tissue_mmhg = highest - line.p_rest - needle_mmhg
+        tissue_mmhg = highest - line.p_rest - line.prior.needle_drop_mmhg(line.q_ml_s)
         limit = max(DROP_MIN_MMHG, DROP_OF_TISSUE * tissue_mmhg)
         if not self._lower.holds(t, drop > limit):
             return None

@@ -83,6 +83,11 @@ class LinePrior:
     compliance_ml_per_mmhg: float
     path_resistance_mmhg_s_per_ml: float
 
+    def needle_drop_mmhg(self, q_ml_s: float) -> float:
+        """What the needle path alone holds at ``q_ml_s`` (the catalog's Q x R): the part
+        of the line's rise that stays while the drug goes into the tissue."""
+        return q_ml_s * self.path_resistance_mmhg_s_per_ml
+
 
 @dataclass(frozen=True)
 class RestReference:

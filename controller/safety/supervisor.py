@@ -11,7 +11,8 @@ its settled level, artifact envelope and rhythms as the reference every later fi
 aliquots, a resume) compares with, because between fills the line is decaying, never at
 rest. While infusing, per block: the compliance measured from the first rise, the line
 model and its tests (occlusion, fall), the two combs with breathing (and heartbeat)
-cancelled, the fast climb on the 10 ms blocks at high rates, and the needle floor.
+cancelled, the fast climb on the 10 ms blocks at high rates, the needle floor, and on the
+first fill the start's shape (its slope may slow only as a healthy line's does).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from controller.safety.occlusion import Occlusion
 from controller.safety.pressure_limit import PressureLimiter
 from controller.safety.rest import Rest, RestStatus
 from controller.safety.sample_checks import OverPressure, SensorSamples
+from controller.safety.start_shape import StartShape
 from controller.safety.timebase import BLOCK_S
 from controller.safety.verdict import Verdict, VerdictKind
 from drivers.transducer import BridgeEvent
@@ -112,6 +114,7 @@ class Supervisor:
         self.comb = BreathComb()
         self.fall_comb = FallComb()
         self.fast_climb = FastClimb()
+        self.start_shape = StartShape()
 
     # ------------------------------------------------------------ the control path
     def on_sample(self, index: int, t: float, pressure_mmhg: float, raw: int) -> None:
@@ -188,6 +191,7 @@ class Supervisor:
             self.floor.on_block(t, line, block, self.rate_ml_min, self.conditioner.block_noise_mmhg)
             or self.fall_comb.on_block(t, monitoring, line.t_levelled)
             or self.fall.on_block(t, line)
+            or self.start_shape.on_block(t, line.breath_slope)
         )
 
     def _fast_drift(self, t: float) -> tuple[float | None, float]:
@@ -239,12 +243,19 @@ class Supervisor:
             return False
         q_ml_s = rate_ml_min / 60.0
         self.rate_ml_min, self.prior, self.fill_left_ml = rate_ml_min, prior, fill_ml
-        if first_fill or self.reference is None:
+        first_fill = first_fill or self.reference is None
+        if first_fill:
             self._learn_rest(t, q_ml_s, prior)
         else:
             self.comb.restart()
             self.fall_comb.restart()
         self.fast_climb.restart()
+        self.start_shape.start(
+            t,
+            first_fill=first_fill,
+            after_s=FAST_START_AFTER_S,
+            swing_mmhg_s=self.comb.slope_swing_mmhg_s,
+        )
         assert self.reference is not None
         self.line.start(
             t,

@@ -145,6 +145,20 @@ def test_a_needle_out_on_a_line_the_needle_holds_up_is_a_leak() -> None:
     found(result, "leak", 8.0)
 
 
+@pytest.mark.parametrize(("klass", "seed"), [("needle-out", 125), ("tissue-crack", 124)])
+def test_a_leak_during_a_long_rising_start_bends_the_start_and_is_found(
+    klass: str, seed: int
+) -> None:
+    """Population needle-out #125 and tissue-crack #124: viscous starts still rising when
+    the needle leaves the tumour (the tract opens). The line does not fall: it keeps rising,
+    towards a lower level. No test on the level saw either to the end of the dose (session
+    29); the start's slope (breathing cancelled) slowed faster than any healthy RC start
+    can, and held there (3.7 and 4.2 s)."""
+    result = run_case(draw(klass, seed))
+    found(result, "leak", 6.0)
+    assert result.detail is not None and "slowed faster than a healthy" in result.detail
+
+
 @pytest.mark.parametrize("seed", [1, 174])
 def test_a_line_blocked_at_five_millilitres_a_minute_stops_within_its_target(seed: int) -> None:
     """Population occlusion@5 #174 (a soft line: Q/C 49 mmHg/s, breathing 8 mmHg) took
