@@ -60,9 +60,6 @@ class StartShape:
         self._next_s = t + after_s
         self._error_mmhg_s = SWINGS * max(swing_mmhg_s, SWING_FLOOR_MMHG_S)
 
-    def stop(self) -> None:
-        self._armed = False
-
     @property
     def error_mmhg_s(self) -> float:
         """e: what breathing may still leave on each point of the slope."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from controller.safety.line_model import LinePrior
-from controller.safety.supervisor import Supervisor, SupervisorConfig
+from controller.safety.supervisor import FAST_START_AFTER_S, Supervisor, SupervisorConfig
 from controller.safety.verdict import Verdict, VerdictKind
 
 PRIOR = LinePrior(1e-3, 1200.0)
@@ -73,3 +73,21 @@ def test_later_fills_keep_the_swing_the_first_fill_measured_for_each_window() ->
         supervisor.line.long_swing,
     )
     assert later == first
+
+
+def test_only_a_first_fill_has_its_start_shape_tested() -> None:
+    """The start-shape test needs the line's step response from rest: a later fill starts
+    from a line still decaying from the last. A fill asked as a later one with no first
+    fill's reference is learnt as a first (its swings measured at rest, not the empty set
+    kept from no first fill) and its start is tested."""
+    supervisor = Supervisor(SupervisorConfig(), lambda verdict: None)
+    t = np.arange(0.0, 12.0, 0.001)
+    breathing = 20.0 + 3.0 * np.sin(2 * np.pi * 0.25 * t)
+    for k, (t_s, p) in enumerate(zip(t, breathing, strict=True)):
+        supervisor.on_sample(k, float(t_s), float(p), k)
+    assert supervisor.begin_infusion(12.0, 1.0, PRIOR, first_fill=False)
+    assert supervisor.line.long_swing > 0.0
+    assert supervisor.start_shape.take(12.0 + FAST_START_AFTER_S, 5.0)
+    supervisor.end_infusion()
+    assert supervisor.begin_infusion(30.0, 1.0, PRIOR, first_fill=False)
+    assert not supervisor.start_shape.take(30.0 + FAST_START_AFTER_S, 5.0)
