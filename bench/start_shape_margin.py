@@ -31,6 +31,7 @@ from bench.closed_loop import run_case
 from bench.population import NORMAL, draw
 from controller.safety import supervisor
 from controller.safety.start_shape import PERSIST_S, SAMPLE_S, SPAN_S, SWINGS, StartShape
+from controller.safety.supervisor import FAST_START_AFTER_S
 from controller.safety.verdict import Verdict
 
 LEVELS = (0.5, 1.0, 1.5, 2.0)
@@ -113,7 +114,7 @@ def report(recordings: list[Recording]) -> None:
         before = [(m, t) for m, t in zip(margins, rec.times_s, strict=True) if t < onset]
         if before:
             m, t = max(before)
-            healthy.append((m, rec.name, t - (rec.times_s[0] - 4.5)))
+            healthy.append((m, rec.name, t - (rec.times_s[0] - FAST_START_AFTER_S)))
         if rec.onset_s is None or rec.verdict is not None:
             continue
         missed += 1
