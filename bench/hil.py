@@ -29,12 +29,17 @@ VENT_SAMPLES = 200  # 0.2 s at 1 kHz: far more than the frames in flight
 
 
 def system_settings(
-    pump_port: str, bridge_port: str, db: Path, config: ControllerConfig | None = None
+    pump_port: str,
+    bridge_port: str,
+    db: Path,
+    config: ControllerConfig | None = None,
+    staleness_s: float = DeviceSettings.staleness_s,
 ) -> SystemSettings:
     """These ports, a calibration store of its own beside the record (never the user's),
-    the nominal gain accepted and said why."""
+    the nominal gain accepted and said why. ``staleness_s`` is the product's 20 ms unless
+    a test whose subject is something else runs beside another (``tests/conftest.py``)."""
     return SystemSettings(
-        devices=DeviceSettings(pump_port, bridge_port),
+        devices=DeviceSettings(pump_port, bridge_port, staleness_s=staleness_s),
         db=db,
         config=config or ControllerConfig(),
         calibration_dir=db.parent / "calibrations",
@@ -44,11 +49,15 @@ def system_settings(
 
 @asynccontextmanager
 async def operated(
-    rig: SimRig, db: Path, config: ControllerConfig | None = None
+    rig: SimRig,
+    db: Path,
+    config: ControllerConfig | None = None,
+    staleness_s: float = DeviceSettings.staleness_s,
 ) -> AsyncIterator[Controller]:
     """A started controller on the rig, zeroed with the stopcock to air and waiting on a
     settled line, closed with everything it opened."""
-    system = await build_system(system_settings(rig.pump_port, rig.bridge_port, db, config))
+    settings = system_settings(rig.pump_port, rig.bridge_port, db, config, staleness_s)
+    system = await build_system(settings)
     try:
         rig.plant.stopcock_to_air = True
         await vented(system.controller)

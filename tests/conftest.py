@@ -13,11 +13,13 @@ from drivers.transducer import TransducerBridge
 from simulator.bridge_emulator import BridgeEmulator
 from simulator.ne1000_emulator import NE1000Emulator
 
-# Tests that hold devices, servers or a browser to deadlines on the wall clock (the host's
-# 20 ms staleness rule among them). `make test` runs them one at a time: beside another
-# test on this 2-core machine they met latched `link_lost` alarms (pytest -n 2: 2 of 563
-# failed; -n 3: 27). Everything else (unit tests, the virtual-clock closed loop) runs
-# beside others first.
+# Tests that hold devices, servers or a browser to deadlines on the wall clock. `make test`
+# runs them after everything else (unit tests, the virtual-clock closed loop: both cores
+# busy, beside a real-time test they starved it), two at a time: each mostly waits on its
+# devices. Those marked `exclusive` come last, one at a time: their subject is one of the
+# product's wall-clock limits at its own value (the 20 ms staleness rule, the watchdogs, the
+# loop's lateness) or they keep a core busy. The others run the transducer at the shared
+# staleness limit, `tests/support/timing.py` says why.
 REALTIME_DIRS = ("integration", "system", "unit/drivers")
 TESTS_ROOT = Path(__file__).resolve().parent
 

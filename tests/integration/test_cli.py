@@ -18,6 +18,9 @@ from simulator.rig import SimRig
 from tests.support.bridge_helpers import Recorder
 from tests.support.cli import INJECTCTL, run_cli
 
+# Alone: `injectctl inject` runs in its own process at the product's 20 ms staleness rule.
+pytestmark = pytest.mark.exclusive
+
 
 async def test_pump_status(emulator: NE1000Emulator) -> None:
     code, out, _ = await run_cli("pump", "status", "--port", emulator.path)

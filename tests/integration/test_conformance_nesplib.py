@@ -15,7 +15,8 @@ import pytest
 
 from drivers.ne1000_protocol import encode_basic, encode_safe
 
-pytestmark = pytest.mark.conformance
+# Alone: the pump's safe-mode timeout and elapsed times are measured on the wall clock.
+pytestmark = [pytest.mark.conformance, pytest.mark.exclusive]
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from drivers.transducer_link import InterlockReleaseRefused
 from simulator.rig import SimRig
 from tests.support.cli import INJECTCTL
 from tests.support.controller_rig import controller_on, request
+from tests.support.timing import PRODUCT_STALENESS_S as PRODUCT
 
 
 async def test_injection_delivers_exactly_the_planned_volume(
@@ -128,13 +129,14 @@ async def test_operator_stop(sim_rig: SimRig, tmp_path: Path) -> None:
         assert injection.delivered_ml == pytest.approx(sim_rig.true_delivered_ml(), abs=0.002)
 
 
+@pytest.mark.exclusive  # the product's 20 ms staleness rule is the subject
 @pytest.mark.parametrize(
     ("fault", "params"), [("bridge_silence", {}), ("pump_silence", {"duration_s": 5.0})]
 )
 async def test_a_device_that_goes_quiet_stops_the_infusion(
     sim_rig: SimRig, tmp_path: Path, fault: str, params: dict[str, float]
 ) -> None:
-    async with controller_on(sim_rig, tmp_path / "db.sqlite") as controller:
+    async with controller_on(sim_rig, tmp_path / "db.sqlite", None, PRODUCT) as controller:
         injection = controller.create_injection(request(2.0, 3.0))
         await controller.start_injection(injection.id)
         await sim_rig.until(lambda: sim_rig.plant.delivered_ml > 0.05)
@@ -201,6 +203,7 @@ async def test_the_interlock_is_asserted_even_when_the_pumps_port_is_already_clo
         await sim_rig.until(lambda: not sim_rig.pump.model.status.moving, timeout_s=1)
 
 
+@pytest.mark.exclusive  # `injectctl inject` in its own process, at the 20 ms rule
 async def test_kill_9_mid_injection_stops_the_pump_and_leaves_a_complete_record(
     sim_rig: SimRig, tmp_path: Path
 ) -> None:
@@ -258,6 +261,7 @@ async def test_a_record_that_cannot_be_written_stops_the_injection(
             await controller.start_injection(again.id)
 
 
+@pytest.mark.exclusive  # `injectctl inject` in its own process, at the 20 ms rule
 async def test_kill_9_with_the_bridge_unplugged_the_pumps_own_safe_mode_stops_it(
     sim_rig: SimRig, tmp_path: Path
 ) -> None:

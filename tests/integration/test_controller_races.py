@@ -171,7 +171,7 @@ async def test_an_alarm_while_idle_belongs_to_no_injection(sim_rig: SimRig, tmp_
         await controller.start_injection(done.id)
         await sim_rig.until(lambda: done.state is State.COMPLETED, timeout_s=30)
         await sim_rig.until(lambda: done.events[-1]["kind"] == "completed")
-        sim_rig.inject("bridge_silence", duration_s=0.1)
+        sim_rig.inject("bridge_silence", duration_s=0.3)  # past the shared staleness limit
         await sim_rig.until(lambda: controller.alarm is not None, timeout_s=2)
         assert done.state is State.COMPLETED and done.alarm is None
         await controller.recorder.sync()

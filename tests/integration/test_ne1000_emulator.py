@@ -24,6 +24,9 @@ from drivers.transport import open_serial
 from simulator.ne1000_emulator import NE1000Emulator
 from tests.support.controller_rig import recheck_on
 
+# Alone: the pump's timeouts and delivery times are measured on the wall clock.
+pytestmark = pytest.mark.exclusive
+
 
 async def wait_until(
     emulator: NE1000Emulator, predicate: Callable[[], bool], timeout_s: float = 3.0

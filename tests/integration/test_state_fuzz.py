@@ -28,6 +28,9 @@ from drivers.transducer_link import BridgeError
 from simulator.rig import SimRig
 from simulator.scenario import load_scenario
 from tests.support.controller_rig import fault_inside, request, wired_controller
+from tests.support.timing import SHARED_STALENESS_S
+
+SILENCE_S = 3 * SHARED_STALENESS_S  # a bridge silence the controller must call link_lost
 
 ACTIONS = (
     "create",
@@ -84,14 +87,14 @@ async def _act(action: str, rig: SimRig, controller: Controller) -> None:
         for _ in range(10):
             await _settle(rig)
     elif action == "bridge_silence":
-        rig.inject(action, duration_s=0.1)
+        rig.inject(action, duration_s=SILENCE_S)
     else:
         rig.inject(action)
 
 
 def _fault(kind: str, rig: SimRig, controller: Controller) -> Callable[[], Awaitable[None]]:
     async def link_lost() -> None:
-        rig.inject("bridge_silence", duration_s=0.1)
+        rig.inject("bridge_silence", duration_s=SILENCE_S)
         with contextlib.suppress(TimeoutError):
             await rig.until(lambda: controller.alarm is not None, timeout_s=1)
 

@@ -19,6 +19,9 @@ from simulator.bridge_emulator import BridgeEmulator
 from simulator.ne1000_emulator import NE1000Emulator
 from tests.support.bridge_helpers import Recorder
 
+# Alone: the 20 ms staleness rule and host stalls are this module's subject.
+pytestmark = pytest.mark.exclusive
+
 F = StatusFlag
 
 

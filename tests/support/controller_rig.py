@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,22 +15,37 @@ from controller.injection import Injection, InjectionRequest
 from controller.system import build_system
 from drivers.transducer import TransducerBridge
 from simulator.rig import SimRig
+from tests.support.timing import SHARED_STALENESS_S
 
 
 @asynccontextmanager
 async def wired_controller(
-    pump_port: str, bridge_port: str, db: Path, config: ControllerConfig | None = None
+    pump_port: str,
+    bridge_port: str,
+    db: Path,
+    config: ControllerConfig | None = None,
+    staleness_s: float = SHARED_STALENESS_S,
 ) -> AsyncIterator[Controller]:
     """A started controller on the real drivers at these ports, built by the composition
-    root and closed with everything it opened (not zeroed)."""
-    system = await build_system(system_settings(pump_port, bridge_port, db, config))
+    root and closed with everything it opened (not zeroed). ``staleness_s``: the shared
+    limit unless the test is about the 20 ms rule (``tests/support/timing.py``)."""
+    settings = system_settings(pump_port, bridge_port, db, config, staleness_s)
+    system = await build_system(settings)
     try:
         yield system.controller
     finally:
         await system.close()
 
 
-controller_on = operated  # the controller zeroed on the rig, on a settled line
+def controller_on(
+    rig: SimRig,
+    db: Path,
+    config: ControllerConfig | None = None,
+    staleness_s: float = SHARED_STALENESS_S,
+) -> AbstractAsyncContextManager[Controller]:
+    """The controller zeroed on the rig, on a settled line (``bench.hil.operated``), at the
+    shared staleness limit unless the test is about the 20 ms rule."""
+    return operated(rig, db, config, staleness_s)
 
 
 def request(volume_ml: float = 0.5, rate_ml_min: float = 5.0, **extra: object) -> InjectionRequest:

@@ -16,8 +16,10 @@ from controller.injection import Injection, State
 from simulator.rig_process import RigProcess
 from simulator.scenario import load_scenario
 from tests.support.controller_rig import request, sampled_until, wired_controller
+from tests.support.timing import PRODUCT_STALENESS_S as PRODUCT
 
-pytestmark = pytest.mark.chaos
+# Alone: stalls of the loop against the product's 20 ms staleness rule and watchdogs.
+pytestmark = [pytest.mark.chaos, pytest.mark.exclusive]
 
 
 @pytest.fixture
@@ -26,7 +28,8 @@ async def apart(tmp_path: Path) -> AsyncIterator[tuple[RigProcess, Controller]]:
     rig = RigProcess(load_scenario("normal-liver-saline-1ml"), tmp_path / "pump", tmp_path / "br")
     await rig.start()
     try:
-        async with wired_controller(rig.pump_port, rig.bridge_port, tmp_path / "db.sqlite") as c:
+        db = tmp_path / "db.sqlite"
+        async with wired_controller(rig.pump_port, rig.bridge_port, db, None, PRODUCT) as c:
             await rig.request("stopcock", "air")
             await vented(c)
             await c.zero_transducer(samples=300)

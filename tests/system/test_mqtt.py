@@ -315,6 +315,7 @@ def _config_naming(folder: Path, device_id: str) -> Path:
 
 
 @pytest.mark.chaos
+@pytest.mark.exclusive  # the loop's lateness is measured
 async def test_hammered_dashboard_and_stalled_broker_leave_the_control_loop_on_time(
     tmp_path: Path, broker: Broker
 ) -> None:
