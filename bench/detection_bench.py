@@ -11,8 +11,9 @@ stores when the case ends (after relief); for every case, the recorded delivered
 against the true net plunger travel.
 
 Run: ``make bench`` (or ``.venv/bin/python -m bench.detection_bench [--per-class N]
-[--normal N] [--classes a,b] [--jobs J] [--json FILE]``). Targets are in issue 17 and
-``docs/performance.md``.
+[--normal N] [--classes a,b] [--detectors supervisor,threshold] [--jobs J] [--json FILE]``).
+The population is deterministic by seed, so one detector's run and the other's, on the same
+classes and seeds, meet the same plants. Targets are in issue 17 and ``docs/performance.md``.
 """
 
 from __future__ import annotations
@@ -45,7 +46,34 @@ BOLUS_TARGET_UL = 20.0
 VOLUME_TARGET_UL = 5.0
 
 
-def _run(job: tuple[str, str, Case]) -> tuple[str, str, CaseResult]:
+DETECTORS = ("supervisor", "threshold")  # ours; the fixed-threshold baseline
+Job = tuple[str, str, Case]
+
+
+def build_jobs(
+    classes: Sequence[str],
+    detectors: Sequence[str],
+    per_class: int,
+    normal: int,
+    first_seed: int = 1,
+) -> list[Job]:
+    """Every case of every class, once per detector, in the order they were drawn: the
+    threshold's case is the supervisor's with the baseline in place of its detectors."""
+    unknown = sorted(set(detectors) - set(DETECTORS))
+    if unknown:
+        raise ValueError(f"unknown detector {unknown[0]!r}: choose from {', '.join(DETECTORS)}")
+    jobs: list[Job] = []
+    for klass in classes:
+        count = normal if klass == NORMAL else per_class
+        for case in cases(klass, count, first_seed):
+            if "supervisor" in detectors:
+                jobs.append(("supervisor", klass, case))
+            if "threshold" in detectors:
+                jobs.append(("threshold", klass, replace(case, supervisor=ThresholdSupervisor)))
+    return jobs
+
+
+def _run(job: Job) -> tuple[str, str, CaseResult]:
     detector, klass, case = job
     return detector, klass, run_case(case)
 
@@ -136,20 +164,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--normal", type=int, default=500)
     parser.add_argument("--classes", default=",".join((NORMAL, *FAULT_CLASSES)))
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument(
+        "--detectors",
+        default=",".join(DETECTORS),
+        help="which detectors run every case: supervisor, threshold (the baseline) or both",
+    )
+    parser.add_argument("--no-baseline", action="store_true", help="--detectors supervisor")
     parser.add_argument(
         "--first-seed", type=int, default=1, help="extend an earlier run with new plants"
     )
     parser.add_argument("--json", type=Path, help="every case's result, for later analysis")
     args = parser.parse_args(argv)
     classes = [c for c in args.classes.split(",") if c]
-    jobs: list[tuple[str, str, Case]] = []
-    for klass in classes:
-        count = args.normal if klass == NORMAL else args.per_class
-        for case in cases(klass, count, args.first_seed):
-            jobs.append(("supervisor", klass, case))
-            if not args.no_baseline:
-                jobs.append(("threshold", klass, replace(case, supervisor=ThresholdSupervisor)))
+    detectors = ["supervisor"] if args.no_baseline else args.detectors.split(",")
+    try:
+        jobs = build_jobs(classes, detectors, args.per_class, args.normal, args.first_seed)
+    except ValueError as exc:
+        parser.error(str(exc))
     started = time.perf_counter()
     done: list[tuple[str, str, CaseResult]] = []
     with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
@@ -161,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for detector, klass, result in done:
         by.setdefault((detector, klass), []).append(result)
     print(f"{len(jobs)} cases in {elapsed:.0f} s on {args.jobs} processes")
-    for detector in ("supervisor", "threshold"):
+    for detector in DETECTORS:
         rows = [summarise(k, by[(detector, k)]) for k in classes if (detector, k) in by]
         if rows:
             print_table(f"{detector}:", rows)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from bench.baseline import ThresholdSupervisor
 from bench.closed_loop import CaseResult
-from bench.detection_bench import summarise
+from bench.detection_bench import build_jobs, main, summarise
 
 
 def result(verdict: str | None, latency_s: float | None, seed: int) -> CaseResult:
@@ -50,3 +51,28 @@ def test_a_verdict_on_the_faults_own_first_sample_is_a_detection() -> None:
     row = summarise("occlusion@1", results)
     assert (row["false_alarms"], row["missed"]) == (1, 0)
     assert row["p50_s"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_the_baseline_alone_meets_the_plants_the_supervisor_met() -> None:
+    """``--detectors threshold`` runs only the baseline, on the very plants (same seeds, same
+    draws) a supervisor-only run of the same classes met: the two runs compare plant for
+    plant."""
+    ours = build_jobs(["occlusion@1", "normal"], ["supervisor"], per_class=3, normal=2)
+    theirs = build_jobs(["occlusion@1", "normal"], ["threshold"], per_class=3, normal=2)
+    assert [d for d, _, _ in ours] == ["supervisor"] * 5
+    assert [d for d, _, _ in theirs] == ["threshold"] * 5
+    assert all(c.supervisor is None for _, _, c in ours)
+    assert all(c.supervisor is ThresholdSupervisor for _, _, c in theirs)
+    assert [(k, c.scenario) for _, k, c in ours] == [(k, c.scenario) for _, k, c in theirs]
+    both = build_jobs(["occlusion@1"], ["supervisor", "threshold"], per_class=2, normal=0)
+    assert [d for d, _, _ in both] == ["supervisor", "threshold"] * 2
+
+
+def test_an_unknown_detector_is_refused_with_the_choices(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["--classes", "normal", "--normal", "1", "--detectors", "thresold"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "unknown detector 'thresold'" in err and "supervisor, threshold" in err
