@@ -34,7 +34,7 @@ from controller.recovery import recover_interrupted
 from controller.safety.supervisor import Supervisor
 from controller.safety.timebase import SAMPLE_RATE_HZ
 from controller.safety.verdict import Verdict, VerdictKind
-from controller.start_checks import why_not_startable
+from controller.start_checks import alarm_latched, why_not_startable
 from controller.stop_path import StopPath
 from drivers.clock import now_s
 from drivers.ne1000 import NE1000
@@ -215,7 +215,7 @@ class Controller:
                 f"injection {injection.id} is {injection.state}; only a paused one resumes"
             )
         if self.alarm is not None:
-            raise StartRefused("an alarm is latched; acknowledge it first")
+            raise StartRefused(alarm_latched(self.alarm))
         if injection.waiting_for in ("syringe_change", "needle_position"):
             injection.fill_index += 1
             injection.delivered_before_fill_ml += injection.fill_delivered_ml
@@ -276,7 +276,7 @@ class Controller:
             fill_ml=remaining,
             injected_ml=injection.delivered_ml,
         ):
-            raise StartRefused("an alarm is latched; acknowledge it first")
+            raise StartRefused(alarm_latched(self.alarm))
         injection.rate_now_ml_min = None
         self.managed = await self._unlatched(
             ManagedRate.for_fill(self.pump, self.supervisor, injection, self.config)

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from controller.injection import FINAL, Injection, State
+from controller.safety.verdict import Verdict
 from drivers.clock import now_s
 
 if TYPE_CHECKING:
@@ -23,6 +24,13 @@ UNCALIBRATED = (
     "transducer not calibrated: calibrate it (Calibration tab, or injectctl transducer "
     "calibrate) or run with --uncalibrated REASON"
 )
+
+
+def alarm_latched(alarm: Verdict | None) -> str:
+    """The refusal while an alarm is latched, naming it: a test, a log or a CLI that shows
+    only this line still says which alarm must be acknowledged."""
+    what = f" ({alarm.kind}: {alarm.detail})" if alarm is not None else ""
+    return f"an alarm is latched{what}; acknowledge it first"
 
 
 def why_not_startable(c: Controller, injection: Injection) -> str | None:
@@ -38,7 +46,7 @@ def why_not_startable(c: Controller, injection: Injection) -> str | None:
             c.recorder.failure is not None,
             lambda: f"the record cannot be written: {c.recorder.failure}",
         ),
-        (c.alarm is not None, lambda: "an alarm is latched; acknowledge it first"),
+        (c.alarm is not None, lambda: alarm_latched(c.alarm)),
         (c.stop_path.busy, lambda: "the last stop is still being handled"),
         (zero_age is None, lambda: "transducer not zeroed"),
         (

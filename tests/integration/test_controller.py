@@ -90,7 +90,7 @@ async def test_occlusion_stops_the_pump_and_relieves_the_pressure(
         rows = await controller.recorder.read(read_rows, "SELECT kind FROM alarms")
         assert [r["kind"] for r in rows] == ["occlusion"]
         other = controller.create_injection(request())
-        with pytest.raises(StartRefused, match="alarm is latched"):
+        with pytest.raises(StartRefused, match=r"alarm is latched \(occlusion: .+\); ackn"):
             await controller.start_injection(other.id)
         with pytest.raises(InterlockReleaseRefused):
             sim_rig.bridge.faults.open_sensor()

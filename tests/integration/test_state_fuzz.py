@@ -32,6 +32,10 @@ from tests.support.timing import SHARED_STALENESS_S
 
 SILENCE_S = 3 * SHARED_STALENESS_S  # a bridge silence the controller must call link_lost
 
+# Alone: with both fuzzers in the two-at-a-time pass, a neighbour failed in each of two
+# runs (docs/performance.md, session 31). The shared staleness limit: its subject is states.
+pytestmark = pytest.mark.exclusive
+
 ACTIONS = (
     "create",
     "zero",
