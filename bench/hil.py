@@ -37,7 +37,7 @@ def system_settings(
 ) -> SystemSettings:
     """These ports, a calibration store of its own beside the record (never the user's),
     the nominal gain accepted and said why. ``staleness_s`` is the product's 20 ms unless
-    a test whose subject is something else runs beside another (``tests/conftest.py``)."""
+    a test whose subject is something else runs beside another (``tests/support/timing.py``)."""
     return SystemSettings(
         devices=DeviceSettings(pump_port, bridge_port, staleness_s=staleness_s),
         db=db,
