@@ -136,7 +136,7 @@ async def test_operator_stop(sim_rig: SimRig, tmp_path: Path) -> None:
 async def test_a_device_that_goes_quiet_stops_the_infusion(
     sim_rig: SimRig, tmp_path: Path, fault: str, params: dict[str, float]
 ) -> None:
-    async with controller_on(sim_rig, tmp_path / "db.sqlite", None, PRODUCT) as controller:
+    async with controller_on(sim_rig, tmp_path / "db.sqlite", staleness_s=PRODUCT) as controller:
         injection = controller.create_injection(request(2.0, 3.0))
         await controller.start_injection(injection.id)
         await sim_rig.until(lambda: sim_rig.plant.delivered_ml > 0.05)

@@ -24,6 +24,7 @@ from controller.recovery import recover_interrupted
 from drivers.transducer_link import InterlockReleaseRefused
 from simulator.rig import SimRig
 from tests.support.controller_rig import controller_on, fault_inside, infusing, request
+from tests.support.timing import LINK_LOST_SILENCE_S
 
 
 def link_lost_now(rig: SimRig, controller: Controller) -> Callable[[], Awaitable[None]]:
@@ -171,7 +172,7 @@ async def test_an_alarm_while_idle_belongs_to_no_injection(sim_rig: SimRig, tmp_
         await controller.start_injection(done.id)
         await sim_rig.until(lambda: done.state is State.COMPLETED, timeout_s=30)
         await sim_rig.until(lambda: done.events[-1]["kind"] == "completed")
-        sim_rig.inject("bridge_silence", duration_s=0.3)  # past the shared staleness limit
+        sim_rig.inject("bridge_silence", duration_s=LINK_LOST_SILENCE_S)
         await sim_rig.until(lambda: controller.alarm is not None, timeout_s=2)
         assert done.state is State.COMPLETED and done.alarm is None
         await controller.recorder.sync()

@@ -28,9 +28,7 @@ from drivers.transducer_link import BridgeError
 from simulator.rig import SimRig
 from simulator.scenario import load_scenario
 from tests.support.controller_rig import fault_inside, request, wired_controller
-from tests.support.timing import SHARED_STALENESS_S
-
-SILENCE_S = 3 * SHARED_STALENESS_S  # a bridge silence the controller must call link_lost
+from tests.support.timing import LINK_LOST_SILENCE_S as SILENCE_S
 
 # Alone: with both fuzzers in the two-at-a-time pass, a neighbour failed in each of two
 # runs (docs/performance.md, session 31). The shared staleness limit: its subject is states.

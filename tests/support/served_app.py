@@ -37,9 +37,6 @@ BODY = {
     "target": "liver segment VI",
     "checklist_confirmed": True,
 }
-# The served app's tests are about the API, the record and the telemetry, not the 20 ms
-# staleness rule: they run at the shared limit (``tests/support/timing.py`` says why).
-SERVED_STALENESS_S = SHARED_STALENESS_S
 
 
 def sim_settings(db: Path, **more: Any) -> ServeSettings:
@@ -61,7 +58,8 @@ class Served:
 
 @pytest.fixture
 async def served(tmp_path: Path) -> AsyncIterator[Served]:
-    settings = sim_settings(tmp_path / "db.sqlite", staleness_s=SERVED_STALENESS_S)
+    # about the API, not the 20 ms rule: the shared limit (tests/support/timing.py)
+    settings = sim_settings(tmp_path / "db.sqlite", staleness_s=SHARED_STALENESS_S)
     async with serving(settings) as running:
         yield running
 

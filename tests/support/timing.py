@@ -22,3 +22,5 @@ from controller.system import DeviceSettings
 
 PRODUCT_STALENESS_S = DeviceSettings.staleness_s
 SHARED_STALENESS_S = 0.1
+# a bridge silence every test at the shared limit sees as link_lost
+LINK_LOST_SILENCE_S = 3 * SHARED_STALENESS_S

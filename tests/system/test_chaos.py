@@ -29,7 +29,7 @@ async def apart(tmp_path: Path) -> AsyncIterator[tuple[RigProcess, Controller]]:
     await rig.start()
     try:
         db = tmp_path / "db.sqlite"
-        async with wired_controller(rig.pump_port, rig.bridge_port, db, None, PRODUCT) as c:
+        async with wired_controller(rig.pump_port, rig.bridge_port, db, staleness_s=PRODUCT) as c:
             await rig.request("stopcock", "air")
             await vented(c)
             await c.zero_transducer(samples=300)

@@ -23,7 +23,6 @@ from controller.config import ControllerConfig, MqttConfig
 from dashboard.runtime import Runtime, ServeSettings
 from tests.support.served_app import (
     AUTH,
-    SERVED_STALENESS_S,
     TOKEN,
     Served,
     serving,
@@ -33,6 +32,7 @@ from tests.support.served_app import (
     start_running,
     until,
 )
+from tests.support.timing import SHARED_STALENESS_S
 
 __all__ = ["broker"]  # the fixture
 DEVICE = "room-1"
@@ -42,7 +42,7 @@ PREFIX = f"injectctl/{DEVICE}"
 
 def settings_for(tmp_path: Path, broker: Broker, **mqtt: Any) -> ServeSettings:
     config = ControllerConfig(mqtt=MqttConfig(url=broker.url, device_id=DEVICE, **mqtt))
-    return sim_settings(tmp_path / "db.sqlite", config=config, staleness_s=SERVED_STALENESS_S)
+    return sim_settings(tmp_path / "db.sqlite", config=config, staleness_s=SHARED_STALENESS_S)
 
 
 class Listener:
