@@ -12,7 +12,8 @@ aliquots, a resume) compares with, because between fills the line is decaying, n
 rest. While infusing, per block: the compliance measured from the first rise, the line
 model and its tests (occlusion, fall), the two combs with breathing (and heartbeat)
 cancelled, the fast climb on the 10 ms blocks at high rates, the needle floor, and on the
-first fill the start's shape (its slope may slow only as a healthy line's does).
+first fill the start's shape (its slope may slow only as a healthy line's does) and the rise
+over the last breath (it may only fall: climbing again is a blockage).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from controller.safety.breath_comb import SMOOTH_BLOCKS, BreathComb
+from controller.safety.breath_rise import BreathRise
 from controller.safety.compliance import ComplianceEstimate, Rhythms
 from controller.safety.conditioner import Conditioner
 from controller.safety.device_events import bridge_verdict, delivery_verdict
@@ -115,6 +117,7 @@ class Supervisor:
         self.fall_comb = FallComb()
         self.fast_climb = FastClimb()
         self.start_shape = StartShape()
+        self.breath_rise = BreathRise()
 
     # ------------------------------------------------------------ the control path
     def on_sample(self, index: int, t: float, pressure_mmhg: float, raw: int) -> None:
@@ -172,6 +175,7 @@ class Supervisor:
         self.fall_comb.update(t, block, jump)
         monitoring = line.state is LineState.MONITORING
         drift, floor = self._fast_drift(t)
+        ending = self._count_down(self.rate_ml_min)
         upward = (
             (self.limiter.step(t, filtered) if self.limiter is not None else None)
             or self.fast_climb.on_block(
@@ -184,8 +188,10 @@ class Supervisor:
             )
             or self.occlusion.on_block(t, line)
             or self.comb.on_block(t, monitoring, line.t_levelled)
+            # the pump's own end: the line's decay slows, and y climbs as it does
+            or (None if ending else self._breath_rise(t, block))
         )
-        if upward is not None or self._count_down(self.rate_ml_min):
+        if upward is not None or ending:
             return upward
         return (
             self.floor.on_block(t, line, block, self.rate_ml_min, self.conditioner.block_noise_mmhg)
@@ -193,6 +199,10 @@ class Supervisor:
             or self.fall.on_block(t, line)
             or self.start_shape.on_block(t, line.breath_slope)
         )
+
+    def _breath_rise(self, t: float, block: float) -> Verdict | None:
+        spike = t < self.line.artifact_until + COMB_SMOOTH_S  # as the comb holds it
+        return self.breath_rise.on_block(t, block, spike)
 
     def _fast_drift(self, t: float) -> tuple[float | None, float]:
         """The fast climb's drift now (None: the test stands aside) and the lowest it can
@@ -249,6 +259,7 @@ class Supervisor:
         else:
             self.comb.restart()
             self.fall_comb.restart()
+            self.breath_rise.disarm()
         self.fast_climb.restart()
         self.start_shape.start(
             t,
@@ -284,6 +295,7 @@ class Supervisor:
         rest_blocks, held = self.rest.blocks()
         self.fall_comb.learn(rest_blocks, held, self.comb.period)
         self.fast_climb.learn(rest_blocks, held)
+        self.breath_rise.learn(self.comb.period, status.envelope_mmhg)
         up_drift = UP_DRIFT_OF_FULL * q_ml_s / prior.compliance_ml_per_mmhg
         self._rest_excursions = self.rest.excursions(up_drift, DOWN_DRIFT_MMHG_S)
         self.compliance = ComplianceEstimate(prior.compliance_ml_per_mmhg)
@@ -311,6 +323,7 @@ class Supervisor:
         """The pump stopped (end of a fill, a pause): the line decays, rest data again."""
         self.infusing = False
         self.limiter = None
+        self.breath_rise.disarm()
         self.line.stop()
         self.compliance.stop()
         self.rest.clear()

@@ -83,9 +83,10 @@ def test_a_luer_coming_apart_at_two_millilitres_a_minute_stops_within_a_quarter_
 # The bounds here are regression bounds on this seed's measured latency with some margin,
 # not issue 17's targets, which this soft line does not meet (compliance 1.5x the
 # catalog's: at 0.2 mL/min 2.3 mmHg/s when blocked, under 6 mmHg breaths varying 15 %).
-# Measured: 0.2 mL/min 7.8 s (target 3 s), 1 mL/min 2.1 s (target 1 s), 5 mL/min 0.2 s.
+# Measured: 0.2 mL/min 7.8 s (target 3 s), 1 mL/min 2.05 s (target 1 s; 2.1 before the
+# breath-rise test, which now finds it), 5 mL/min 0.2 s.
 # The fault comes 15 s after motion starts, while the breathing comb is still listening
-# to its first breath (deaf but for the CUSUM and the rise test); later onsets measure
+# to its first breath (deaf but for the CUSUM and the rise tests); later onsets measure
 # 1.1-1.7 s at 1 mL/min. The catalog's line meets the targets
 # (tests/unit/controller/safety/test_occlusion.py); the population's figures and what is
 # unmet are in docs/performance.md and issue 17's note.
@@ -168,6 +169,21 @@ def test_a_line_blocked_at_five_millilitres_a_minute_stops_within_its_target(see
     result = run_case(draw("occlusion@5", seed))
     found(result, "occlusion", 0.3)
     assert result.detail is not None and "as only a blocked line climbs" in result.detail
+
+
+@pytest.mark.parametrize(("seed", "within_s"), [(76, 1.0), (183, 2.5)])
+def test_a_line_blocked_at_one_millilitre_a_minute_during_its_start_climbs_again_and_stops(
+    seed: int, within_s: float
+) -> None:
+    """Population occlusion@1 #76 (Q/C 15 mmHg/s, breathing under 1 mmHg) was blocked
+    15 s into a start still rising, #183 (Q/C 18, breathing 8 mmHg peak to peak) 9 s in;
+    nothing but the 4 s slope's rebound saw them, 3.3 and 4.9 s later, waiting for it to
+    climb a third of the way back to Q/C. The first fill's rise over the last breath only
+    falls while the line is open, and climbs at once when blocked (measured 0.82 and
+    2.25 s: #183's limit is 0.85 of a deep breath's envelope)."""
+    result = run_case(draw("occlusion@1", seed))
+    found(result, "occlusion", within_s)
+    assert result.detail is not None and "rise over the last" in result.detail
 
 
 def test_a_fill_paused_and_resumed_ends_on_its_target_not_by_itself() -> None:
