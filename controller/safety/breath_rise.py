@@ -6,10 +6,11 @@ holds, tissue creep included. So y(t) = m(t) - m(t - P), the pressure's rise ove
 breath (m a 0.4 s mean of the 10 ms block medians, P the breathing period learnt at rest),
 never climbs: dy/dt = s(t) - s(t - P) <= 0. Breathing cancels in y as in the breathing
 comb (``breath_comb.py``); what its irregularity, the pulse and noise leave swings y both
-ways by about what they swung it at rest. A blockage makes y climb at once, at Q/C less the
-slope one breath earlier. ``BreathRise`` tests how far y stands above its own mean over
-the breath before (a falling y never does; the residue swings about that mean, a blockage
-leaves it at once) against a limit that stands on the rest's artifact envelope.
+ways (over the population, by up to 0.65 of the rest's artifact envelope). A blockage
+makes y climb at once, at Q/C less the slope one breath earlier. ``BreathRise`` tests
+how far y stands above its own mean over the breath before (a falling y never does; the
+residue swings about that mean, a blockage leaves it at once) against a limit that stands
+on the rest's artifact envelope.
 
 Why it exists: the other occlusion tests of a low-rate start wait for the line to level
 (the up CUSUM, the comb) or for a 4 s slope to climb a fraction of the way back to Q/C;
@@ -58,10 +59,6 @@ class TrailingMean:
             self._sum -= self._values.popleft()[1]
         return self._sum / len(self._values)
 
-    def clear(self) -> None:
-        self._values.clear()
-        self._sum = 0.0
-
 
 class BreathRise:
     """The first fill's rise over the last breath may only fall; climbing is a blockage."""
@@ -70,7 +67,6 @@ class BreathRise:
         self.lag = round(NO_RHYTHM_LAG_S / BLOCK_S)
         self.limit_mmhg = MIN_LIMIT_MMHG
         self.rise_mmhg = 0.0
-        self.y_mmhg = 0.0
         self._armed = False
         self._count = 0
         self._sum = 0.0
@@ -122,7 +118,7 @@ class BreathRise:
         self._count = k + 1
         if k < self.lag or spiky or self._held[lagged]:
             return False
-        y = self.y_mmhg = self._values[here] - self._values[lagged]
+        y = self._values[here] - self._values[lagged]
         self.rise_mmhg = y - self._mean.add(k, y)
         return True
 
