@@ -20,11 +20,9 @@ normal run on one process.
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import os
 import pickle
 import statistics
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from bench.closed_loop import run_case
-from bench.population import NORMAL, draw
+from bench.population import NORMAL, draw, record_population
 from controller.safety import supervisor
 from controller.safety.breath_rise import (
     ENVELOPE_MARGIN,
@@ -165,17 +163,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.load:
         report(pickle.loads(args.load.read_bytes()))  # our own file
         return 0
-    specs = [
-        (klass, seed)
-        for klass in args.classes.split(",")
-        for seed in range(1, 1 + (args.normal if klass == NORMAL else args.per_class))
-    ]
-    recordings: list[Recording] = []
-    with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
-        for done, rec in enumerate(pool.imap_unordered(_record, specs), start=1):
-            recordings.append(rec)
-            if done % 50 == 0 or done == len(specs):
-                print(f"{done}/{len(specs)} cases", file=sys.stderr, flush=True)
+    recordings = record_population(
+        _record, args.classes.split(","), args.per_class, args.normal, args.jobs
+    )
     if args.save:
         args.save.write_bytes(pickle.dumps(recordings))
     report(recordings)

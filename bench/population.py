@@ -12,8 +12,11 @@ their sources are in ``docs/simulator.md`` ("The population").
 from __future__ import annotations
 
 import math
+import multiprocessing
 import random
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from bench.closed_loop import Case, Operator
 from controller.procedure.catalog import load_syringes
@@ -205,6 +208,33 @@ def _faults(
 
 def cases(klass: str, count: int, first_seed: int = 1) -> list[Case]:
     return [draw(klass, seed) for seed in range(first_seed, first_seed + count)]
+
+
+Recorded = TypeVar("Recorded")
+
+
+def record_population(
+    record: Callable[[tuple[str, int]], Recorded],
+    classes: Sequence[str],
+    per_class: int,
+    normal: int,
+    jobs: int,
+) -> list[Recorded]:
+    """``record`` of every (class, seed) of the population (seeds from 1; ``normal`` of
+    the normal class, ``per_class`` of the others) on ``jobs`` processes, in the order
+    they finish, with progress on stderr every 50 cases."""
+    specs = [
+        (klass, seed)
+        for klass in classes
+        for seed in range(1, 1 + (normal if klass == NORMAL else per_class))
+    ]
+    recorded: list[Recorded] = []
+    with multiprocessing.get_context("spawn").Pool(jobs) as pool:
+        for done, item in enumerate(pool.imap_unordered(record, specs), start=1):
+            recorded.append(item)
+            if done % 50 == 0 or done == len(specs):
+                print(f"{done}/{len(specs)} cases", file=sys.stderr, flush=True)
+    return recorded
 
 
 def all_classes() -> tuple[str, ...]:

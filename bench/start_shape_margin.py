@@ -21,14 +21,12 @@ fault case and 5 s per normal run on one process.
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import os
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bench.closed_loop import run_case
-from bench.population import NORMAL, draw
+from bench.population import NORMAL, draw, record_population
 from controller.safety import supervisor
 from controller.safety.start_shape import PERSIST_S, SAMPLE_S, SPAN_S, SWINGS, StartShape
 from controller.safety.supervisor import FAST_START_AFTER_S
@@ -139,17 +137,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--normal", type=int, default=500)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args(argv)
-    specs = [
-        (klass, seed)
-        for klass in args.classes.split(",")
-        for seed in range(1, 1 + (args.normal if klass == NORMAL else args.per_class))
-    ]
-    recordings: list[Recording] = []
-    with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
-        for done, rec in enumerate(pool.imap_unordered(_record, specs), start=1):
-            recordings.append(rec)
-            if done % 50 == 0 or done == len(specs):
-                print(f"{done}/{len(specs)} cases", file=sys.stderr, flush=True)
+    recordings = record_population(
+        _record, args.classes.split(","), args.per_class, args.normal, args.jobs
+    )
     report(recordings)
     return 0
 
