@@ -31,6 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from bench.closed_loop import run_case
+from bench.detection_bench import percentile
 from bench.population import NORMAL, draw, record_population
 from controller.safety import supervisor
 from controller.safety.breath_rise import (
@@ -54,13 +55,12 @@ class Recording:
     name: str
     period_blocks: int = 0
     envelope_mmhg: float = 0.0
-    times_s: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
+    times_s: list[float] = field(default_factory=list)
     blocks_mmhg: list[float] = field(default_factory=list)
     held: list[bool] = field(default_factory=list)
     onset_s: float | None = None
     verdict: str | None = None
     verdict_s: float | None = None
-    _times: list[float] = field(default_factory=list)
 
 
 class WatchingRise(BreathRise):
@@ -72,13 +72,13 @@ class WatchingRise(BreathRise):
     def learn(self, period_blocks: int, envelope_mmhg: float) -> None:
         super().learn(period_blocks, envelope_mmhg)
         rec = WatchingRise.seen
-        if rec is not None and not rec._times:
+        if rec is not None and not rec.times_s:
             rec.period_blocks, rec.envelope_mmhg = period_blocks, envelope_mmhg
 
     def on_block(self, t: float, block_mmhg: float, held: bool) -> Verdict | None:
         rec = WatchingRise.seen
         if rec is not None and self._armed:
-            rec._times.append(t)
+            rec.times_s.append(t)
             rec.blocks_mmhg.append(block_mmhg)
             rec.held.append(held)
         return None
@@ -91,7 +91,6 @@ def _record(spec: tuple[str, int]) -> Recording:
     supervisor.BreathRise = WatchingRise  # type: ignore[attr-defined]  # what it builds
     result = run_case(draw(klass, seed))
     rec.onset_s, rec.verdict = result.onset_mono_s, result.verdict
-    rec.times_s, rec._times = np.asarray(rec._times, dtype=np.float64), []
     if result.latency_s is not None and rec.onset_s is not None:
         rec.verdict_s = rec.onset_s + result.latency_s
     return rec
@@ -118,9 +117,9 @@ def report(recordings: list[Recording]) -> None:
     healthy: list[tuple[float, str, float, float]] = []
     latencies: dict[str, dict[float, list[float]]] = {}
     for rec in recordings:
-        if not rec.times_s.size:
+        if not rec.times_s:
             continue
-        held, t = replay(rec), rec.times_s
+        held, t = replay(rec), np.asarray(rec.times_s)
         onset = rec.onset_s if rec.onset_s is not None else float("inf")
         before = t < onset
         if before.any():
@@ -142,8 +141,7 @@ def report(recordings: list[Recording]) -> None:
     for klass, by_margin in latencies.items():
         print(f"{klass}: latency with the test at each margin (envelopes)")
         for m, lates in by_margin.items():
-            lates.sort()
-            p95 = lates[min(len(lates) - 1, int(0.95 * len(lates)))]
+            p95 = percentile(lates, 0.95)
             within = sum(1 for x in lates if x <= 1.0)
             print(
                 f"  {m:4.2f}: {len(lates)} runs, median {statistics.median(lates):.2f} s, "

@@ -44,7 +44,7 @@ def test_the_replay_passes_the_limit_on_the_block_the_test_speaks() -> None:
         "synthetic",
         period_blocks=PERIOD_BLOCKS,
         envelope_mmhg=ENVELOPE_MMHG,
-        times_s=times,
+        times_s=times.tolist(),
         blocks_mmhg=blocks,
         held=[False] * len(blocks),
     )
