@@ -28,10 +28,10 @@ from tests.support.timing import LINK_LOST_SILENCE_S
 
 
 def link_lost_now(rig: SimRig, controller: Controller) -> Callable[[], Awaitable[None]]:
-    """The bridge goes quiet for 0.2 s; returns once the controller has latched link_lost."""
+    """The bridge goes quiet past the shared limit; returns once link_lost is latched."""
 
     async def fault() -> None:
-        rig.inject("bridge_silence", duration_s=0.2)
+        rig.inject("bridge_silence", duration_s=LINK_LOST_SILENCE_S)
         await rig.until(lambda: controller.alarm is not None, timeout_s=2)
 
     return fault

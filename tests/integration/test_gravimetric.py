@@ -86,7 +86,10 @@ async def test_the_iec_protocol_finds_the_bore_error_and_draws_the_trumpet(tmp_p
 
 async def test_a_syringe_whose_bore_is_off_fails_the_test() -> None:
     plan = GravimetricPlan(rate_ml_h=3.0, duration_min=20, **FIVE_ML)  # type: ignore[arg-type]
-    report, _ = await measure(plan, speed=1000, mechanics=PumpMechanics(bore_error_pct=-3.0))
+    # 200x, not faster: A comes from the weights at the period's two ends, each timed to
+    # half its exchange (a few ms, tens on a busy host) times the speed; at 1000x, CI's
+    # shared pass read -2.61 % for -3.0 (2.3 s of the 600 s period)
+    report, _ = await measure(plan, speed=200, mechanics=PumpMechanics(bore_error_pct=-3.0))
     assert report.mean_error_pct == pytest.approx(-3.0, abs=0.3)
     assert not report.passed
     assert any("not the IEC 60601-2-24 protocol" in n for n in report.notes)

@@ -14,6 +14,14 @@ the alarm is right. A test whose subject is something else (the record, a race b
 commands, a plan) therefore runs at ``SHARED_STALENESS_S``, as the API and MQTT tests
 already did; the tests whose subject is the rule itself run at ``PRODUCT_STALENESS_S``,
 are marked ``exclusive`` and run alone (``tests/conftest.py``).
+
+The shared limit was 100 ms until three runs of ``make test`` on fresh clones (two in
+session 32, one in CI) each failed one test in the second pass with a latched
+``link_lost`` at rest in its fixture ("no sample from the bridge for 103.3 / 103.5 /
+144.6 ms"), beside a browser test on the other worker; each passed alone. The rig's
+emulators run in the test's own process and loop, so a process kept off both cores that
+long writes no frames either, and after its looks (``drivers.staleness``) the timer cannot
+tell that from a quiet bridge. 250 ms is the shared limit since.
 """
 
 from __future__ import annotations
@@ -21,6 +29,6 @@ from __future__ import annotations
 from controller.system import DeviceSettings
 
 PRODUCT_STALENESS_S = DeviceSettings.staleness_s
-SHARED_STALENESS_S = 0.1
+SHARED_STALENESS_S = 0.25
 # a bridge silence every test at the shared limit sees as link_lost
 LINK_LOST_SILENCE_S = 3 * SHARED_STALENESS_S
