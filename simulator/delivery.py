@@ -21,26 +21,30 @@ from __future__ import annotations
 
 import asyncio
 import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from drivers.clock import now_s as loop_now_s
+
 
 class ScaledClock:
-    """Seconds that run ``speed`` times faster than ``time.monotonic``, from 0 at creation.
+    """Seconds that run ``speed`` times faster than the loop's clock, from 0 at creation.
 
     One instance is shared by the emulated pump, the emulated balance and the test
-    itself, so that all three agree on the time of every sample.
+    itself, so that all three agree on the time of every sample. The loop's clock
+    (``drivers.clock``), not ``time.monotonic``: on the simulator's virtual-clock loop the
+    gravimetric protocol then runs with no wall-clock jitter in its sample times.
+    Create and read it on the running loop.
     """
 
     def __init__(self, speed: float = 1.0) -> None:
         if speed <= 0:
             raise ValueError(f"clock speed must be positive, not {speed}")
         self.speed = speed
-        self._origin_s = time.monotonic()
+        self._origin_s = loop_now_s()
 
     def now_s(self) -> float:
-        return (time.monotonic() - self._origin_s) * self.speed
+        return (loop_now_s() - self._origin_s) * self.speed
 
     async def sleep_until(self, t_s: float) -> None:
         delay_s = (t_s - self.now_s()) / self.speed

@@ -10,6 +10,7 @@ wobble, bore error), which is what the balance weighs.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from pathlib import Path
 from simulator.balance_emulator import BalanceEmulator, BalanceSpec
 from simulator.delivery import DeliveryModel, PumpMechanics, ScaledClock
 from simulator.ne1000_emulator import NE1000Emulator
+
+_MEMORY_RIGS = itertools.count(1)  # one name per rig in this process
 
 
 @dataclass
@@ -45,17 +48,26 @@ async def gravimetric_rig(
     spec: BalanceSpec | None = None,
     directory: Path | None = None,
     seed: int = 0,
+    in_memory: bool = False,
 ) -> AsyncIterator[GravimetricRig]:
-    """Serve ``<directory>/pump`` and ``<directory>/balance`` until the block ends."""
+    """Serve ``<directory>/pump`` and ``<directory>/balance`` until the block ends.
+
+    ``in_memory``: ``memory://`` ports instead of ptys, for the simulator's virtual-clock
+    loop (``simulator.virtual_clock``), where a pty's kernel buffer would be overtaken.
+    """
     with contextlib.ExitStack() as stack:
-        if directory is None:
-            directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="grav-")))
+        links: tuple[str | Path, str | Path]
+        if in_memory:
+            tag = f"grav-{next(_MEMORY_RIGS)}"
+            links = (f"memory://{tag}-pump", f"memory://{tag}-balance")
+        else:
+            if directory is None:
+                directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="grav-")))
+            links = (directory / "pump", directory / "balance")
         clock = ScaledClock(speed)
         delivery = DeliveryModel(diameter_mm, mechanics or PumpMechanics())
-        pump = NE1000Emulator(directory / "pump", plant=delivery, clock=clock.now_s)
+        pump = NE1000Emulator(links[0], plant=delivery, clock=clock.now_s)
         delivery.pump_diameter_mm = lambda: pump.model.settings.diameter_mm
-        balance = BalanceEmulator(
-            directory / "balance", delivery.delivered_ml, clock, spec, seed=seed
-        )
+        balance = BalanceEmulator(links[1], delivery.delivered_ml, clock, spec, seed=seed)
         async with pump, balance:
             yield GravimetricRig(clock, delivery, pump, balance)

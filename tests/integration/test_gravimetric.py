@@ -1,5 +1,11 @@
-"""The gravimetric pump test end to end: real drivers, emulated pump and balance on ptys,
-the simulator's clock running the two-hour protocol in seconds."""
+"""The gravimetric pump test end to end: real drivers, emulated pump and balance, the
+simulator's clock running the two-hour protocol in seconds.
+
+What the analysis measures (the bore error, the trumpet, a draught) runs on the
+simulator's virtual-clock loop over memory ports: at 200-1000x on a busy host a few ms of
+loop lateness are seconds of the protocol's time (CI's shared pass read A = -2.61 % for a
+bore 3 % small, and a 36.6 s interval where 30 were asked), so there those tests measured
+the host. The aborts and the CLI run on ptys in real time: their subject is the way out."""
 
 from __future__ import annotations
 
@@ -22,6 +28,7 @@ from drivers.balance import Balance
 from drivers.ne1000 import NE1000
 from simulator.delivery import PumpMechanics
 from simulator.gravimetric_rig import GravimetricRig, gravimetric_rig
+from simulator.virtual_clock import run_virtual
 from tests.support.cli import run_cli
 
 FIVE_ML = {"diameter_mm": 12.06, "capacity_ml": 5.0, "syringe": "bd-luerlok-5ml"}
@@ -32,8 +39,12 @@ async def measure(
     speed: float,
     mechanics: PumpMechanics | None = None,
     during: Callable[[GravimetricRig, int], None] | None = None,
+    *,
+    in_memory: bool = False,
 ) -> tuple[GravimetricReport, GravimetricRig]:
-    async with gravimetric_rig(plan.diameter_mm, speed=speed, mechanics=mechanics) as rig:
+    async with gravimetric_rig(
+        plan.diameter_mm, speed=speed, mechanics=mechanics, in_memory=in_memory
+    ) as rig:
         pump = await NE1000.open(rig.pump.path)
         balance = await Balance.open(rig.balance.path, command_timeout_s=0.3)
 
@@ -52,20 +63,29 @@ async def measure(
     return report, rig
 
 
-async def test_the_iec_protocol_finds_the_bore_error_and_draws_the_trumpet(tmp_path: Path) -> None:
+def on_virtual_clock(
+    plan: GravimetricPlan,
+    mechanics: PumpMechanics | None = None,
+    during: Callable[[GravimetricRig, int], None] | None = None,
+) -> tuple[GravimetricReport, GravimetricRig]:
+    """``measure`` on a fresh virtual-clock loop, 600x: the pump emulator's 2 ms tick is
+    1.2 s of the protocol, as in real time, and every exchange takes the same time."""
+    return run_virtual(lambda: measure(plan, 600, mechanics, during, in_memory=True))
+
+
+@pytest.mark.virtual_clock
+def test_the_iec_protocol_finds_the_bore_error_and_draws_the_trumpet(tmp_path: Path) -> None:
     plan = GravimetricPlan(rate_ml_h=1.0, **FIVE_ML)  # type: ignore[arg-type]
-    report, rig = await measure(plan, speed=600)
+    report, rig = on_virtual_clock(plan)
     assert report.iec_conforming and len(report.samples) == 241
     times = [s.t_s for s in report.samples]
     assert times[0] == 0.0  # the weight at the pump's start, on the test's own time
-    # every 30 s of the test's time; at 600x that is 50 ms of real time, and the loop's
-    # few-ms jitter moves single samples by a few seconds (the analysis uses the actual
-    # times), so: the median on the period, every interval within 20 % of it
+    # every 30 s of the test's time, each weight stamped at the middle of its exchange
     gaps = [round(b - a, 2) for a, b in itertools.pairwise(times)]
     assert statistics.median(gaps) == pytest.approx(30.0, abs=0.5)
-    assert all(abs(g - 30.0) < 6.0 for g in gaps), [g for g in gaps if abs(g - 30.0) >= 6.0]
+    assert all(abs(g - 30.0) < 0.01 for g in gaps), [g for g in gaps if abs(g - 30.0) >= 0.01]
     # the simulated syringe's bore is 0.4 % larger than nominal; the lead screw wobbles
-    assert report.mean_error_pct == pytest.approx(0.4, abs=0.25)
+    assert report.mean_error_pct == pytest.approx(0.4, abs=0.1)
     spreads = [t.max_error_pct - t.min_error_pct for t in report.trumpet]
     assert [t.window_min for t in report.trumpet] == [2, 5, 11, 19, 31]
     assert spreads[0] > 1.0 and spreads[0] > 3 * spreads[-1]
@@ -84,13 +104,11 @@ async def test_the_iec_protocol_finds_the_bore_error_and_draws_the_trumpet(tmp_p
     assert load_reports(tmp_path) == [report]
 
 
-async def test_a_syringe_whose_bore_is_off_fails_the_test() -> None:
+@pytest.mark.virtual_clock
+def test_a_syringe_whose_bore_is_off_fails_the_test() -> None:
     plan = GravimetricPlan(rate_ml_h=3.0, duration_min=20, **FIVE_ML)  # type: ignore[arg-type]
-    # 200x, not faster: A comes from the weights at the period's two ends, each timed to
-    # half its exchange (a few ms, tens on a busy host) times the speed; at 1000x, CI's
-    # shared pass read -2.61 % for -3.0 (2.3 s of the 600 s period)
-    report, _ = await measure(plan, speed=200, mechanics=PumpMechanics(bore_error_pct=-3.0))
-    assert report.mean_error_pct == pytest.approx(-3.0, abs=0.3)
+    report, _ = on_virtual_clock(plan, mechanics=PumpMechanics(bore_error_pct=-3.0))
+    assert report.mean_error_pct == pytest.approx(-3.0, abs=0.1)
     assert not report.passed
     assert any("not the IEC 60601-2-24 protocol" in n for n in report.notes)
 
@@ -117,13 +135,14 @@ async def test_a_stalled_pump_aborts_the_test() -> None:
         await measure(plan, speed=600, during=stall)
 
 
-async def test_a_draught_on_the_balance_is_reported_and_fails_the_test() -> None:
+@pytest.mark.virtual_clock
+def test_a_draught_on_the_balance_is_reported_and_fails_the_test() -> None:
     plan = GravimetricPlan(rate_ml_h=1.0, duration_min=10, **FIVE_ML)  # type: ignore[arg-type]
 
     def draught(rig: GravimetricRig, done: int) -> None:
         rig.balance.draft = done >= 10
 
-    report, _ = await measure(plan, speed=600, during=draught)
+    report, _ = on_virtual_clock(plan, during=draught)
     assert report.unstable_readings >= 9
     assert not report.passed
     assert any("not stable" in n for n in report.notes)
@@ -135,15 +154,17 @@ def test_a_plan_the_syringe_cannot_hold_is_refused_with_its_numbers() -> None:
 
 
 async def test_the_cli_runs_it_on_the_simulator_and_stores_the_report(tmp_path: Path) -> None:
+    # 200x: PASSED needs A within 2 % over the last 5 min, so each end's weight timed to
+    # 30 ms of real time (at 1000x it was 6 ms, a busy host's lateness)
     code, out, err = await run_cli(
-        "gravimetric", "--sim", "--speed", "1000", "--duration-min", "10",
+        "gravimetric", "--sim", "--speed", "200", "--duration-min", "10",
         "--cal-dir", str(tmp_path),
     )  # fmt: skip
     assert code == 0, err
     assert "PASSED" in out and "window    2 min" in out and "error A " in out
     assert "20/20" in err  # progress
     [report] = load_reports(tmp_path)
-    assert report.clock_speed == 1000 and report.plan.syringe == "bd-luerlok-5ml"
+    assert report.clock_speed == 200 and report.plan.syringe == "bd-luerlok-5ml"
     code, _, err = await run_cli("gravimetric", "--sim", "--rate-ml-h", "5")
     assert code == 2 and "more than the 5 mL syringe holds" in err
     code, _, err = await run_cli("gravimetric", "--pump-port", "/dev/null")
