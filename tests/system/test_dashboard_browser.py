@@ -150,7 +150,9 @@ async def test_run_the_gravimetric_test_on_the_simulated_bench_and_see_its_trump
     await page.click("[data-tab=calibration]")
     await expect(page.locator("#grav-form")).to_be_visible()
     await page.fill("#grav-duration", "10")
-    await page.fill("#grav-speed", "600")
+    # 200x: PASS needs A within 2 % over the last 5 min, each end's weight timed to 30 ms
+    # of real time beside a browser (10 ms at 600x)
+    await page.fill("#grav-speed", "200")
     await page.click("#grav-run")
     await expect(page.locator("#grav-progress")).to_have_text("done: PASS", timeout=30_000)
     rows = page.locator("#grav-reports tbody tr")
