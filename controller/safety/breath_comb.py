@@ -27,13 +27,13 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
+from controller.safety.lagged_rise import SMOOTH_BLOCKS, LaggedRise
 from controller.safety.rhythms import breathing_period
 from controller.safety.swing import SwingMemory, limit_mmhg
 from controller.safety.timebase import BLOCK_S
 from controller.safety.verdict import Verdict, VerdictKind
 
 FloatArray = npt.NDArray[np.float64]
-SMOOTH_BLOCKS = 40  # 0.4 s mean
 REFERENCE_TAU_S = 2.0
 SETTLE_S = 2.0  # after the line levelled off and one period of history
 PERSIST_S = 0.1
@@ -63,11 +63,7 @@ class BreathComb:
         self.y = 0.0
         self.deviation = 0.0
         self._valid = False
-        self._smooth = [0.0] * SMOOTH_BLOCKS
-        self._values = [0.0]
-        self._held = [True]
-        self._count = 0
-        self._sum = 0.0
+        self._lagged: LaggedRise | None = None
         self._reference: float | None = None
         self._since = -1.0
 
@@ -111,31 +107,17 @@ class BreathComb:
         not (the line between fills was not at rest)."""
         self.downward = SwingMemory()
         self.either_way = SwingMemory(EITHER_WAY_DELAY_CHUNKS)
-        self._values = [0.0] * (self.period + 1)
-        self._held = [True] * (self.period + 1)
-        self._smooth = [0.0] * SMOOTH_BLOCKS
-        self._count = 0
-        self._sum = 0.0
+        self._lagged = LaggedRise(self.period) if self.period else None
+        self._valid = False
         self._reference = None
         self._since = -1.0
 
     def update(self, filtered_mmhg: float, held: bool) -> None:
         """One 10 ms block; ``held``: a handling spike is in the smoothing window."""
-        if not self.period:
+        if self._lagged is None:
             return
-        k = self._count
-        slot = k % SMOOTH_BLOCKS
-        self._sum += filtered_mmhg - self._smooth[slot]
-        self._smooth[slot] = filtered_mmhg
-        size = self.period + 1
-        here = k % size
-        lagged = (k - self.period) % size
-        smooth = self._sum / SMOOTH_BLOCKS
-        self._values[here] = smooth
-        self._held[here] = held or k < SMOOTH_BLOCKS
-        self._count = k + 1
-        self._valid = k >= self.period and not (held or self._held[lagged])
-        self.y = smooth - self._values[lagged]
+        self._valid = self._lagged.add(filtered_mmhg, held)
+        self.y = self._lagged.y
 
     @property
     def slope_mmhg_s(self) -> float | None:

@@ -3,7 +3,8 @@
 On the first fill the line's slope only falls: its start is a positive sum of decaying
 exponentials (an RC network's step response, ``start_shape.py``) and once levelled it
 holds, tissue creep included. So y(t) = m(t) - m(t - P), the pressure's rise over the last
-breath (m a 0.4 s mean of the 10 ms block medians, P the breathing period learnt at rest),
+breath (m a 0.4 s mean of the 10 ms block medians, P the breathing period learnt at rest;
+``lagged_rise.py``, shared with the comb),
 never climbs: dy/dt = s(t) - s(t - P) <= 0. Breathing cancels in y as in the breathing
 comb (``breath_comb.py``); what its irregularity, the pulse and noise leave swings y both
 ways (over the population, by up to 0.65 of the rest's artifact envelope). A blockage
@@ -27,11 +28,11 @@ from __future__ import annotations
 
 from collections import deque
 
+from controller.safety.lagged_rise import SMOOTH_BLOCKS, LaggedRise
 from controller.safety.persistence import Persistence
 from controller.safety.timebase import BLOCK_S
 from controller.safety.verdict import Verdict, VerdictKind
 
-SMOOTH_BLOCKS = 40  # 0.4 s mean of block medians: noise and most of a pulse averaged
 NO_RHYTHM_LAG_S = 3.0
 PERSIST_S = 0.1
 # The limit: this much of the rest's artifact envelope (peak to peak) plus an offset. Over
@@ -69,11 +70,8 @@ class BreathRise:
         self.rise_mmhg = 0.0
         self._armed = False
         self._count = 0
-        self._sum = 0.0
         self._spike_k = -(10**9)
-        self._smooth: list[float] = [0.0] * SMOOTH_BLOCKS
-        self._values: list[float] = []
-        self._held: list[bool] = []
+        self._lagged = LaggedRise(self.lag)
         self._mean = TrailingMean(self.lag)
         self._climbing = Persistence(PERSIST_S)
 
@@ -82,11 +80,9 @@ class BreathRise:
         0: none found), the limit stands on the rest's artifact envelope (peak to peak)."""
         self.lag = period_blocks or round(NO_RHYTHM_LAG_S / BLOCK_S)
         self.limit_mmhg = max(MIN_LIMIT_MMHG, ENVELOPE_MARGIN * envelope_mmhg + OFFSET_MMHG)
-        self._count, self._sum = 0, 0.0
+        self._count = 0
         self._spike_k = -(10**9)
-        self._smooth = [0.0] * SMOOTH_BLOCKS
-        self._values = [0.0] * (self.lag + 1)
-        self._held = [True] * (self.lag + 1)
+        self._lagged = LaggedRise(self.lag)
         self._mean = TrailingMean(self.lag)
         self._climbing.reset()
         self.rise_mmhg = 0.0
@@ -104,21 +100,13 @@ class BreathRise:
         if not self._armed:
             return False
         k = self._count
-        n = SMOOTH_BLOCKS
-        slot = k % n
-        self._sum += block_mmhg - self._smooth[slot]
-        self._smooth[slot] = block_mmhg
-        size = self.lag + 1
-        here, lagged = k % size, (k - self.lag) % size
-        self._values[here] = self._sum / n
+        self._count = k + 1
         if held:
             self._spike_k = k
-        spiky = k - self._spike_k < n or k < n  # a spike, or the rest, in the mean
-        self._held[here] = spiky
-        self._count = k + 1
-        if k < self.lag or spiky or self._held[lagged]:
+        spiky = k - self._spike_k < SMOOTH_BLOCKS  # the spike is still in the mean
+        if not self._lagged.add(block_mmhg, spiky):
             return False
-        y = self._values[here] - self._values[lagged]
+        y = self._lagged.y
         self.rise_mmhg = y - self._mean.add(k, y)
         return True
 

@@ -21,13 +21,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from controller.safety.breath_comb import SMOOTH_BLOCKS, BreathComb
+from controller.safety.breath_comb import BreathComb
 from controller.safety.breath_rise import BreathRise
 from controller.safety.compliance import ComplianceEstimate, Rhythms
 from controller.safety.conditioner import Conditioner
 from controller.safety.device_events import bridge_verdict, delivery_verdict
 from controller.safety.fall_comb import FallComb
 from controller.safety.fast_climb import FastClimb, applies, fast_drift_mmhg_s
+from controller.safety.lagged_rise import SMOOTH_BLOCKS
 from controller.safety.leak import Fall, NeedleFloor
 from controller.safety.line_model import (
     DOWN_DRIFT_MMHG_S,
