@@ -20,4 +20,6 @@ def test_a_blocked_line_climbs_away_from_its_twin_at_q_over_c() -> None:
     assert found.onset_s is not None
     assert found.mmhg[0.25] == pytest.approx(0.25 * q_over_c, rel=0.2)
     assert found.mmhg[1.0] == pytest.approx(4.0 * found.mmhg[0.25], rel=0.1)
+    # and at the class's own target (0.3 s), which the report counts against the breathing
+    assert found.mmhg[0.3] == pytest.approx(1.2 * found.mmhg[0.25], rel=0.1)
     assert found.breathing_pp_mmhg == pytest.approx(2.0 * scenario.artifacts.respiration_mmhg)
