@@ -96,7 +96,7 @@ async def test_unauthenticated_or_oversized_requests_never_reach_the_loop_and_st
         await socket.close()
     assert refused >= 8
     view = (await http.get(f"/api/v1/injections/{injection_id}")).json()
-    assert view["state"] == "running" and view["alarm"] is None
+    assert view["state"] == "running" and view["alarm"] is None, view
     limited = await http.get("/api/v1/injections", params={"limit": 10_000})
     assert limited.status_code == 422 and "limit" in limited.text
 
