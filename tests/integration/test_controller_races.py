@@ -67,6 +67,9 @@ async def test_a_trip_during_the_start_keeps_the_pump_from_running(
         await sim_rig.until(lambda: not sim_rig.pump.model.safe_mode, timeout_s=5)
 
 
+# Alone: beside another real-time test its line did not level within 20 s twice (session 31
+# at -n 3, session 33's fresh clone at -n 2); alone it always has. Why was not traced.
+@pytest.mark.exclusive
 async def test_acknowledge_waits_for_the_last_stop_and_the_next_injection_keeps_its_watch(
     sim_rig: SimRig, tmp_path: Path
 ) -> None:

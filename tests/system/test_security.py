@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from pathlib import Path
 
+import pytest
 import websockets
 
 from controller.cli import build_parser
@@ -66,6 +67,10 @@ async def test_a_token_given_in_the_environment_is_never_printed(tmp_path: Path)
     assert TOKEN.encode() not in first + out + err
 
 
+# Alone: its 208 WebSocket clients run in the test's own loop, beside the controller and the
+# emulators; in session 33's fresh clone, beside another real-time test, its injection was in
+# an alarm (kind not recorded then; the assertion now prints it). Alone it always passed.
+@pytest.mark.exclusive
 async def test_unauthenticated_or_oversized_requests_never_reach_the_loop_and_stop_nothing(
     served: Served,
 ) -> None:
