@@ -58,6 +58,7 @@ async def operated(
     settled line, closed with everything it opened."""
     settings = system_settings(rig.pump_port, rig.bridge_port, db, config, staleness_s)
     system = await build_system(settings)
+    forget = rig.add_situation(lambda: situation(system.controller))
     try:
         rig.plant.stopcock_to_air = True
         await vented(system.controller)
@@ -66,7 +67,22 @@ async def operated(
         await settled(system.controller)
         yield system.controller
     finally:
+        forget()
         await system.close()
+
+
+def situation(controller: Controller) -> str:
+    """What a failed wait needs to say of the controller: its alarm, the injection's
+    state, the line's, the rest's, and the bridge link's counts."""
+    alarm, active = controller.alarm, controller.active
+    rest = controller.supervisor.rest_status()
+    return (
+        f"alarm {alarm.kind + ': ' + alarm.detail if alarm else None}; "
+        f"injection {active.state.value if active else None}; "
+        f"line {controller.supervisor.line.state}; "
+        f"rest {'settled' if rest.settled else rest.why_not_settled()}; "
+        f"bridge {controller.bridge.stats}"
+    )
 
 
 async def settled(controller: Controller, timeout_s: float = 60.0) -> None:

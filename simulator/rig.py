@@ -9,6 +9,7 @@ delivered volume). What really happened is in ``rig.truth``.
 from __future__ import annotations
 
 import asyncio
+import linecache
 import random
 from collections.abc import Callable
 from pathlib import Path
@@ -47,6 +48,7 @@ class SimRig:
         self._faults: FaultScheduler | None = None
         self._progress = asyncio.Event()
         self._noise_handles: set[asyncio.TimerHandle] = set()
+        self._situations: list[Callable[[], str]] = []
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -155,11 +157,43 @@ class SimRig:
         self._progress.set()
 
     async def until(self, done: Callable[[], bool], timeout_s: float = 10.0) -> None:
-        """Wait until ``done()`` holds, re-checked each time the plant moves (no polling)."""
-        async with asyncio.timeout(timeout_s):
-            while not done():
-                self._progress.clear()
-                await self._progress.wait()
+        """Wait until ``done()`` holds, re-checked each time the plant moves (no polling).
+
+        On timeout a ``TimeoutError`` that names the condition (its source line) and where
+        the rig and whatever watches it stood, so a failure says what it waited for."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                while not done():
+                    self._progress.clear()
+                    await self._progress.wait()
+        except TimeoutError:
+            raise TimeoutError(
+                f"not so within {timeout_s} s: {_condition_text(done)}; {self.situation()}"
+            ) from None
+
+    def add_situation(self, describe: Callable[[], str]) -> Callable[[], None]:
+        """Add what a timed-out ``until`` should also say (a controller's alarm and state);
+        returns the function that removes it."""
+        self._situations.append(describe)
+        return lambda: self._situations.remove(describe)
+
+    def situation(self) -> str:
+        """The rig now: plant time, line and tip pressure, delivered volume, the pump, the
+        faults fired, and each added description."""
+        plant, pump = self.plant, self.pump.model
+        parts = [
+            f"rig at t={plant.t_s:.3f} s: line {plant.p_line:.1f} mmHg, tip "
+            f"{plant.p_tip:.1f} mmHg, delivered {plant.delivered_ml * 1000:.1f} uL, pump "
+            f"{'moving' if pump.status.moving else 'still'}"
+            f"{', safe mode' if pump.safe_mode else ''}, faults "
+            f"{[o.kind for o in self.truth.onsets] or 'none'}"
+        ]
+        for describe in self._situations:
+            try:
+                parts.append(describe())
+            except Exception as exc:  # a description must not hide the timeout itself
+                parts.append(f"(description failed: {exc!r})")
+        return "; ".join(parts)
 
     async def wait_for_onset(self, kind: str, timeout_s: float = 10.0) -> FaultOnset:
         await self.until(lambda: self.onset(kind) is not None, timeout_s)
@@ -188,3 +222,13 @@ class SimRig:
     def onset(self, kind: str) -> FaultOnset | None:
         """When a fault began (scenario seconds; ``truth.t0_mono_s`` + that = host time)."""
         return self.truth.onset_of(kind)
+
+
+def _condition_text(done: Callable[[], bool]) -> str:
+    """The source line that wrote the condition, with its file and line, or its name."""
+    code = getattr(done, "__code__", None)
+    if code is None:
+        return repr(done)
+    line = linecache.getline(code.co_filename, code.co_firstlineno).strip()
+    where = f"{Path(code.co_filename).name}:{code.co_firstlineno}"
+    return f"{line} ({where})" if line else where

@@ -1,4 +1,5 @@
-"""Shared fixtures. Every async test is checked for tasks it leaves running."""
+"""Shared fixtures. Every async test is checked for tasks it leaves running (a test on the
+virtual clock by ``tests.support.controller_rig.on_virtual_rig``)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from drivers.ne1000 import NE1000
 from drivers.transducer import TransducerBridge
 from simulator.bridge_emulator import BridgeEmulator
 from simulator.ne1000_emulator import NE1000Emulator
+from tests.support.tasks import assert_no_task_left
 
 # Tests that hold devices, servers or a browser to deadlines on the wall clock. `make test`
 # runs them after everything else (unit tests, the virtual-clock closed loop: both cores
@@ -37,11 +39,7 @@ async def no_leaked_tasks() -> AsyncIterator[None]:
     """Fail a test that leaves a task behind: every task must have an owner that awaits it."""
     before = set(asyncio.all_tasks())
     yield
-    for _ in range(3):  # let transports finish their own close callbacks
-        await asyncio.sleep(0)
-    current = asyncio.current_task()
-    leaked = [t for t in asyncio.all_tasks() - before if t is not current and not t.done()]
-    assert not leaked, f"tasks leaked by the test: {leaked}"
+    await assert_no_task_left(before)
 
 
 @pytest.fixture

@@ -154,3 +154,24 @@ async def test_injected_link_faults_reach_the_host(sim_rig: SimRig) -> None:
         await rec.event("link_restored", timeout_s=5)
     finally:
         await bridge.close()
+
+
+async def test_a_wait_that_times_out_says_what_it_waited_for_and_where_the_rig_stood(
+    sim_rig: SimRig,
+) -> None:
+    def broken() -> str:
+        raise RuntimeError("no view")
+
+    remove = sim_rig.add_situation(lambda: "watcher: idle")
+    remove_broken = sim_rig.add_situation(broken)
+    with pytest.raises(TimeoutError) as caught:
+        await sim_rig.until(lambda: sim_rig.plant.delivered_ml > 1.0, timeout_s=0.05)
+    message = str(caught.value)
+    assert "not so within 0.05 s" in message, message
+    assert "sim_rig.plant.delivered_ml > 1.0" in message and "test_sim_rig.py:" in message
+    assert "rig at t=" in message and "pump still" in message and "faults none" in message
+    assert "watcher: idle" in message and "description failed: RuntimeError('no view')" in message
+    remove(), remove_broken()
+    with pytest.raises(TimeoutError) as again:
+        await sim_rig.until(lambda: False, timeout_s=0.01)
+    assert "watcher" not in str(again.value) and "lambda: False" in str(again.value)

@@ -14,6 +14,7 @@ import httpx
 import pytest
 import uvicorn
 
+from bench.hil import situation
 from controller.cli.sim_cmd import DEFAULT_SCENARIO
 from controller.cli.simulation import BuiltInSimulator
 from controller.records.people import Role, token_digest
@@ -95,16 +96,8 @@ async def until(runtime: Runtime, done: Callable[[], bool], timeout_s: float = 1
 
 def _situation(runtime: Runtime) -> str:
     """What a failed wait needs to say: the alarm, the injection's state, the line's."""
-    controller, bridge = runtime.controller, runtime.bridge
-    if controller is None or bridge is None:
-        return "no controller"
-    alarm = controller.alarm
-    active = controller.active
-    return (
-        f"alarm {alarm.kind + ': ' + alarm.detail if alarm else None}; "
-        f"injection {active.state.value if active else None}; "
-        f"line {controller.supervisor.line.state}; bridge {bridge.stats}"
-    )
+    controller = runtime.controller
+    return "no controller" if controller is None else situation(controller)
 
 
 async def start_running(served: Served, **body: object) -> str:
