@@ -15,7 +15,7 @@ from controller.safety.verdict import Verdict
 from simulator.plant.spread import PINNED
 from simulator.rig import SimRig
 from simulator.scenario import load_scenario
-from tests.support.controller_rig import controller_on, request
+from tests.support.controller_rig import controller_on_virtual, on_virtual_rig, request
 
 
 def test_the_rate_falls_near_the_ceiling_and_comes_back_when_there_is_room() -> None:
@@ -89,34 +89,38 @@ def test_limited_delivers_under_the_ceiling_where_stopping_does_not(limited: boo
         assert result.verdict == "over_pressure" and result.recorded_ml < 0.3
 
 
-async def test_pressure_limited_injection_through_the_drivers(
-    sim_rig: SimRig, tmp_path: Path
-) -> None:
+@pytest.mark.virtual_clock
+def test_pressure_limited_injection_through_the_drivers(tmp_path: Path) -> None:
     """At 2 mL/min this line would climb past 100 mmHg; with a 60 mmHg ceiling the
     controller slows the emulated pump (RAT while running), records each change, and the
-    true line pressure stays under the ceiling with no alarm."""
-    async with controller_on(sim_rig, tmp_path / "db.sqlite") as controller:
-        injection = controller.create_injection(
-            request(volume_ml=1.0, rate_ml_min=2.0, pressure_ceiling_mmhg=60.0)
-        )
-        await controller.start_injection(injection.id)
-        limiter = controller.supervisor.limiter
-        assert limiter is not None
-        await sim_rig.until(lambda: limiter.commanded < 1.5, 30)
-        await sim_rig.until(lambda: sim_rig.plant.delivered_ml > 0.25, 40)
-        pump_rate = sim_rig.pump.model.settings.rate_value * (
-            sim_rig.pump.model.settings.rate_unit.ml_min_per_unit
-        )
-        assert pump_rate < 2.0 and controller.alarm is None, controller.alarm
-        assert injection.rate_now_ml_min == pytest.approx(pump_rate, rel=0.01)
-        assert injection.state is State.RUNNING
-        await controller.stop_injection(injection.id)
-        await controller.recorder.sync()
-        rows = await controller.recorder.read(
-            read_rows,
-            "SELECT count(*) FROM events WHERE kind = 'rate_changed' AND injection_id = ?",
-            (injection.id,),
-        )
-        assert rows[0][0] >= 1
-    truth = sim_rig.truth.arrays()
-    assert (truth["p_line_mmhg"] + sim_rig.scenario.params().hydrostatic_mmhg).max() < 60.0
+    true line pressure stays under the ceiling with no alarm. On the virtual clock, the rig
+    on memory ports."""
+
+    async def body(sim_rig: SimRig) -> None:
+        async with controller_on_virtual(sim_rig, tmp_path / "db.sqlite") as controller:
+            injection = controller.create_injection(
+                request(volume_ml=1.0, rate_ml_min=2.0, pressure_ceiling_mmhg=60.0)
+            )
+            await controller.start_injection(injection.id)
+            limiter = controller.supervisor.limiter
+            assert limiter is not None
+            await sim_rig.until(lambda: limiter.commanded < 1.5, 30)
+            await sim_rig.until(lambda: sim_rig.plant.delivered_ml > 0.25, 40)
+            pump_rate = sim_rig.pump.model.settings.rate_value * (
+                sim_rig.pump.model.settings.rate_unit.ml_min_per_unit
+            )
+            assert pump_rate < 2.0 and controller.alarm is None, controller.alarm
+            assert injection.rate_now_ml_min == pytest.approx(pump_rate, rel=0.01)
+            assert injection.state is State.RUNNING
+            await controller.stop_injection(injection.id)
+            await controller.recorder.sync()
+            rows = await controller.recorder.read(
+                read_rows,
+                "SELECT count(*) FROM events WHERE kind = 'rate_changed' AND injection_id = ?",
+                (injection.id,),
+            )
+            assert rows[0][0] >= 1
+        truth = sim_rig.truth.arrays()
+        assert (truth["p_line_mmhg"] + sim_rig.scenario.params().hydrostatic_mmhg).max() < 60.0
+
+    on_virtual_rig(body)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from pathlib import Path
@@ -14,8 +15,12 @@ from controller.controller import Controller
 from controller.injection import Injection, InjectionRequest
 from controller.system import build_system
 from drivers.transducer import TransducerBridge
+from simulator.pytest_plugin import DEFAULT_SCENARIO
 from simulator.rig import SimRig
-from tests.support.timing import SHARED_STALENESS_S
+from simulator.scenario import load_scenario
+from simulator.virtual_clock import run_virtual
+from tests.support.tasks import assert_no_task_left
+from tests.support.timing import PRODUCT_STALENESS_S, SHARED_STALENESS_S
 
 
 @asynccontextmanager
@@ -46,6 +51,34 @@ def controller_on(
     """The controller zeroed on the rig, on a settled line (``bench.hil.operated``), at the
     shared staleness limit unless the test is about the 20 ms rule."""
     return operated(rig, db, config, staleness_s)
+
+
+def controller_on_virtual(
+    rig: SimRig, db: Path, config: ControllerConfig | None = None
+) -> AbstractAsyncContextManager[Controller]:
+    """``controller_on`` for a test on the virtual clock, at the product's 20 ms staleness
+    rule (no neighbour can starve a virtual-clock loop)."""
+    return operated(rig, db, config, PRODUCT_STALENESS_S)
+
+
+def memory_rig(scenario: str = DEFAULT_SCENARIO) -> SimRig:
+    """A rig on memory ports, for a test on the virtual clock (``simulator.virtual_clock``:
+    a pty's kernel buffer has no virtual time)."""
+    tag = uuid.uuid4().hex[:10]
+    return SimRig(load_scenario(scenario), f"memory://pump-{tag}", f"memory://bridge-{tag}")
+
+
+def on_virtual_rig(body: Callable[[SimRig], Awaitable[None]]) -> None:
+    """Run ``body`` with a memory-port rig of the default scenario on a fresh virtual-clock
+    loop, failing if it leaves a task running (the autouse check sees another loop)."""
+
+    async def main() -> None:
+        before = set(asyncio.all_tasks())
+        async with memory_rig() as rig:
+            await body(rig)
+        await assert_no_task_left(before)
+
+    run_virtual(main)
 
 
 def request(volume_ml: float = 0.5, rate_ml_min: float = 5.0, **extra: object) -> InjectionRequest:
