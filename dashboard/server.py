@@ -3,7 +3,8 @@
 uvicorn itself offers only a ``started`` flag, and after a graceful shutdown re-raises the
 signal that caused it, so the process would end "killed by SIGTERM". Here the signal asks
 for the same graceful shutdown (the lifespan stops any infusion first) and the process
-then exits with its own status.
+then exits with its own status; ``stop_signal`` keeps which signal it was, so the command
+can say why it stopped.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import contextlib
 import signal
 import threading
 from collections.abc import Generator
+from types import FrameType
 from typing import Any
 
 import uvicorn
@@ -22,6 +24,11 @@ class Server(uvicorn.Server):
     def __init__(self, config: uvicorn.Config) -> None:
         super().__init__(config)
         self.ready = asyncio.Event()
+        self.stop_signal: signal.Signals | None = None
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self.stop_signal = signal.Signals(sig)
+        super().handle_exit(sig, frame)
 
     async def startup(self, sockets: Any = None) -> None:
         await super().startup(sockets)

@@ -3,7 +3,8 @@
 One process, one event loop: uvicorn serves the FastAPI app, whose lifespan starts and
 stops the devices and the controller. Prints the dashboard URL once it is listening
 (and the operator token if it generated one); exits non-zero with one line if a device
-cannot be opened. SIGINT/SIGTERM stop any running infusion before exiting.
+cannot be opened. SIGINT/SIGTERM stop any running infusion before exiting, and say so in
+one line.
 """
 
 from __future__ import annotations
@@ -134,7 +135,17 @@ async def _serve(settings: ServeSettings, args: argparse.Namespace, token_note: 
     if not server.started:
         print("injectctl serve: could not start (a device did not open or answer)", file=sys.stderr)
         return 1
-    return 0
+    failed = server.lifespan.shutdown_failed or server.lifespan.error_occurred
+    print(f"injectctl serve: {_stopped(server, failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _stopped(server: _Server, failed: bool) -> str:
+    """The one line an exit after serving leaves: what asked for it and how it ended."""
+    why = f"on {server.stop_signal.name}" if server.stop_signal is not None else "(server exit)"
+    if failed:
+        return f"stopped {why}, but its shutdown failed: check that the pump has stopped"
+    return f"stopped {why}; any infusion was stopped first and the record closed"
 
 
 def _one_line(exc: BaseException) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from simulator.ne1000_emulator import NE1000Emulator
 from simulator.rig import SimRig
 from tests.support.bridge_helpers import Recorder
 from tests.support.cli import INJECTCTL, run_cli
+from tests.support.served_app import spawn_serve
 
 # Alone: `injectctl inject` runs in its own process at the product's 20 ms staleness rule.
 pytestmark = pytest.mark.exclusive
@@ -192,3 +194,22 @@ async def test_inject_runs_on_the_saved_calibration_and_refuses_without_one(
     assert code == 0, out + err
     assert "calibration: span of" in out and "uncalibrated" not in out
     assert sim_rig.true_delivered_ml() == pytest.approx(0.5, abs=0.01)
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+async def test_serve_says_in_one_line_why_it_stopped(tmp_path: Path, stop: signal.Signals) -> None:
+    """Issue 17: any exit of ``serve`` prints one line saying why (a signal too)."""
+    serve = await spawn_serve(
+        tmp_path / "db.sqlite", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    assert serve.stdout is not None
+    async with asyncio.timeout(30):
+        first = await serve.stdout.readline()
+    assert b"dashboard at" in first
+    serve.send_signal(stop)
+    out, err = await asyncio.wait_for(serve.communicate(), 30)
+    assert serve.returncode == 0, err
+    assert out == b"" and err.decode().splitlines() == [
+        f"injectctl serve: stopped on {stop.name}; any infusion was stopped first and the "
+        "record closed"
+    ]
