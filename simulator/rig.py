@@ -180,7 +180,9 @@ class SimRig:
     def situation(self) -> str:
         """The rig now: plant time, line and tip pressure, delivered volume, the pump, the
         faults fired, and each added description."""
-        plant, pump = self.plant, self.pump.model
+        if self._plant is None or self._pump is None:
+            return "rig not started"
+        plant, pump = self._plant, self._pump.model
         parts = [
             f"rig at t={plant.t_s:.3f} s: line {plant.p_line:.1f} mmHg, tip "
             f"{plant.p_tip:.1f} mmHg, delivered {plant.delivered_ml * 1000:.1f} uL, pump "

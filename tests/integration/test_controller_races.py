@@ -169,7 +169,7 @@ def test_a_start_that_fails_half_way_leaves_nothing_armed_or_moving(tmp_path: Pa
 def test_a_crash_in_the_second_fill_recovers_both_fills(tmp_path: Path) -> None:
     async def body(sim_rig: SimRig) -> None:
         db, snapshot = tmp_path / "db.sqlite", tmp_path / "at-the-crash.sqlite"
-        async with controller_on_virtual(sim_rig, tmp_path / "db.sqlite") as controller:
+        async with controller_on_virtual(sim_rig, db) as controller:
             injection = controller.create_injection(request(0.6, 5.0, aliquots=2))
             await controller.start_injection(injection.id)
             await sim_rig.until(lambda: injection.waiting_for == "needle_position", timeout_s=30)
