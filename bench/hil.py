@@ -73,15 +73,18 @@ async def operated(
 
 def situation(controller: Controller) -> str:
     """What a failed wait needs to say of the controller: its alarm, the injection's
-    state, the line's, the rest's, and the bridge link's counts."""
+    state, the line's, the rest's, the bridge's last flags (an interlock asserted, a
+    watchdog expired) and its link's counts."""
     alarm, active = controller.alarm, controller.active
     rest = controller.supervisor.rest_status()
+    status = controller.bridge.status  # its flags say whether it tripped, and why
+    flags = repr(status.flags) if status is not None else None
     return (
         f"alarm {alarm.kind + ': ' + alarm.detail if alarm else None}; "
         f"injection {active.state.value if active else None}; "
         f"line {controller.supervisor.line.state}; "
         f"rest {'settled' if rest.settled else rest.why_not_settled()}; "
-        f"bridge {controller.bridge.stats}"
+        f"bridge flags {flags}, {controller.bridge.stats}"
     )
 
 

@@ -171,6 +171,16 @@ async def test_events_wait_out_a_broker_restart_and_arrive_in_order(
         assert publisher.stats.connects >= 2
 
 
+# Alone: its subject is that the loop keeps up (no stale sample) while the broker is stalled.
+# In session 34's fresh clone, beside another real-time test, its injection ended before it
+# levelled in "pump stopped by itself (STOPPED)": no pump alarm, so its external stop input,
+# the bridge's interlock; no verdict and no over-pressure before, so most likely the
+# emulated bridge's 250 ms host watchdog. That emulator runs in the test's own process: a
+# stall of the process is replayed by its catch-up as host silence before the host's ping
+# can be read (tried: a 0.26 s time.sleep mid-injection latches "bridge interlock tripped:
+# WATCHDOG", 0.22 s nothing). Inferred, not seen: the timed-out wait now prints the
+# bridge's flags (WATCHDOG_EXPIRED) to tell.
+@pytest.mark.exclusive
 async def test_a_broker_that_stops_reading_never_delays_a_stop(
     tmp_path: Path, broker: Broker
 ) -> None:
