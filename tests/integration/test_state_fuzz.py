@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -35,9 +34,7 @@ from controller.injection import State, StateError
 from drivers.ne1000_protocol import PumpError
 from drivers.transducer_link import BridgeError
 from simulator.rig import SimRig
-from simulator.scenario import load_scenario
-from simulator.virtual_clock import run_virtual
-from tests.support.controller_rig import fault_inside, request, wired_controller
+from tests.support.controller_rig import fault_inside, on_virtual_rig, request, wired_controller
 from tests.support.timing import PRODUCT_STALENESS_S
 
 # no wall-clock deadline: runs beside the unit tests (the virtual clock cannot be starved)
@@ -163,28 +160,24 @@ def test_no_sequence_of_actions_and_faults_reaches_an_unsafe_state(
     tmp_path_factory: pytest.TempPathFactory, steps: list[str]
 ) -> None:
     folder = tmp_path_factory.mktemp("fuzz")
-    run_virtual(lambda: _run_sequence(folder, steps))
+    on_virtual_rig(lambda rig: _run_sequence(rig, folder, steps))
 
 
-async def _run_sequence(folder: Path, steps: list[str]) -> None:
+async def _run_sequence(rig: SimRig, folder: Path, steps: list[str]) -> None:
     """One sequence on a fresh rig and controller, the invariants checked after each step."""
-    tag = uuid.uuid4().hex[:10]
-    scenario = load_scenario("normal-liver-saline-1ml")
-    async with SimRig(scenario, f"memory://pump-{tag}", f"memory://bridge-{tag}") as rig:
-        db = folder / "db.sqlite"
-        async with wired_controller(
-            rig.pump_port, rig.bridge_port, db, staleness_s=PRODUCT_STALENESS_S
-        ) as controller:
-            for step in steps:
-                with contextlib.suppress(*REFUSALS):  # refusals are fine; unsafe states are not
-                    await _act(step, rig, controller)
-                await _settle(rig)
-                started_ml = sum(
-                    i.request.volume_ml
-                    for i in controller.injections.values()
-                    if i.state is not State.READY
-                )
-                _check(rig, controller, started_ml)
-                _check_tasks(controller)
-                reached = sorted({str(i.state) for i in controller.injections.values()})
-                event(f"states reached: {reached}")
+    async with wired_controller(
+        rig.pump_port, rig.bridge_port, folder / "db.sqlite", staleness_s=PRODUCT_STALENESS_S
+    ) as controller:
+        for step in steps:
+            with contextlib.suppress(*REFUSALS):  # refusals are fine; unsafe states are not
+                await _act(step, rig, controller)
+            await _settle(rig)
+            started_ml = sum(
+                i.request.volume_ml
+                for i in controller.injections.values()
+                if i.state is not State.READY
+            )
+            _check(rig, controller, started_ml)
+            _check_tasks(controller)
+            reached = sorted({str(i.state) for i in controller.injections.values()})
+            event(f"states reached: {reached}")
