@@ -20,7 +20,7 @@ from simulator.rig import SimRig
 from simulator.scenario import load_scenario
 from simulator.virtual_clock import run_virtual
 from tests.support.tasks import assert_no_task_left
-from tests.support.timing import PRODUCT_STALENESS_S, SHARED_STALENESS_S
+from tests.support.timing import PRODUCT_STALENESS_S, SHARED_STALENESS_S, limits_for
 
 
 @asynccontextmanager
@@ -34,7 +34,9 @@ async def wired_controller(
     """A started controller on the real drivers at these ports, built by the composition
     root and closed with everything it opened (not zeroed). ``staleness_s``: the shared
     limit unless the test is about the 20 ms rule (``tests/support/timing.py``)."""
-    settings = system_settings(pump_port, bridge_port, db, config, staleness_s)
+    settings = system_settings(
+        pump_port, bridge_port, db, limits_for(staleness_s, config), staleness_s
+    )
     system = await build_system(settings)
     try:
         yield system.controller
@@ -50,7 +52,7 @@ def controller_on(
 ) -> AbstractAsyncContextManager[Controller]:
     """The controller zeroed on the rig, on a settled line (``bench.hil.operated``), at the
     shared staleness limit unless the test is about the 20 ms rule."""
-    return operated(rig, db, config, staleness_s)
+    return operated(rig, db, limits_for(staleness_s, config), staleness_s)
 
 
 def controller_on_virtual(

@@ -22,7 +22,7 @@ from dashboard.app import create_app
 from dashboard.runtime import Runtime, ServeSettings
 from dashboard.server import Server
 from tests.support.controller_rig import sampled_until
-from tests.support.timing import SHARED_STALENESS_S
+from tests.support.timing import SHARED_STALENESS_S, limits_for
 
 TOKEN = "test-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}  # the first operator (INJECTCTL_TOKEN)
@@ -41,7 +41,12 @@ BODY = {
 
 
 def sim_settings(db: Path, **more: Any) -> ServeSettings:
-    """``serve --sim``'s settings, as the CLI wires them, with the test token."""
+    """``serve --sim``'s settings, as the CLI wires them, with the test token; at a
+    staleness limit wider than the product's, the shared watchdog too (``timing``)."""
+    if "staleness_s" in more:
+        config = limits_for(more["staleness_s"], more.pop("config", None))
+        if config is not None:
+            more["config"] = config
     return ServeSettings(db=db, token=TOKEN, simulation=BuiltInSimulator(DEFAULT_SCENARIO), **more)
 
 
