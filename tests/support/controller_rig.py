@@ -60,7 +60,7 @@ def controller_on_virtual(
 ) -> AbstractAsyncContextManager[Controller]:
     """``controller_on`` for a test on the virtual clock, at the product's 20 ms staleness
     rule (no neighbour can starve a virtual-clock loop)."""
-    return operated(rig, db, config, PRODUCT_STALENESS_S)
+    return controller_on(rig, db, config, PRODUCT_STALENESS_S)
 
 
 def memory_rig(scenario: str = DEFAULT_SCENARIO) -> SimRig:

@@ -43,8 +43,6 @@ from controller.system import DeviceSettings
 PRODUCT_STALENESS_S = DeviceSettings.staleness_s
 SHARED_STALENESS_S = 0.5
 SHARED_WATCHDOG_MS = 1500
-# a bridge silence every test at the shared limit sees as link_lost
-LINK_LOST_SILENCE_S = 3 * SHARED_STALENESS_S
 
 
 def at_shared_limits(config: ControllerConfig | None = None) -> ControllerConfig:
