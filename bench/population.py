@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import math
 import multiprocessing
+import pickle
 import random
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TypeVar
 
 from bench.closed_loop import Case, Operator
@@ -219,14 +221,18 @@ def record_population(
     per_class: int,
     normal: int,
     jobs: int,
+    *,
+    first_seed: int = 1,
+    save: Path | None = None,
 ) -> list[Recorded]:
-    """``record`` of every (class, seed) of the population (seeds from 1; ``normal`` of
-    the normal class, ``per_class`` of the others) on ``jobs`` processes, in the order
-    they finish, with progress on stderr every 50 cases."""
+    """``record`` of every (class, seed) of the population (seeds from ``first_seed``;
+    ``normal`` of the normal class, ``per_class`` of the others) on ``jobs`` processes, in
+    the order they finish, with progress on stderr every 50 cases; kept so far in ``save``
+    (a pickle) every 10, so a long run can be read, or stopped and resumed, before it ends."""
     specs = [
         (klass, seed)
         for klass in classes
-        for seed in range(1, 1 + (normal if klass == NORMAL else per_class))
+        for seed in range(first_seed, first_seed + (normal if klass == NORMAL else per_class))
     ]
     recorded: list[Recorded] = []
     with multiprocessing.get_context("spawn").Pool(jobs) as pool:
@@ -234,6 +240,8 @@ def record_population(
             recorded.append(item)
             if done % 50 == 0 or done == len(specs):
                 print(f"{done}/{len(specs)} cases", file=sys.stderr, flush=True)
+            if save is not None and (done % 10 == 0 or done == len(specs)):
+                save.write_bytes(pickle.dumps(recorded))
     return recorded
 
 

@@ -111,6 +111,7 @@ class LineModel:
         self.rebounding = False
         self.short_window_s = 1.0
         self.up = self.down = 0.0
+        self.step_mmhg = 0.0  # the filtered pressure's last step (10 ms)
         self.up_limit = self.down_limit = DEFAULT_ENVELOPE_MMHG + 1.0
         self.t_start = self.t_levelled = 0.0
         self.artifact_until = self.jump_until = 0.0
@@ -300,6 +301,7 @@ class LineModel:
         line climbs that fast, a needle-handling spike does, so the CUSUMs hold still for
         the spike's duration instead of counting its rise and its decay."""
         step, self._last = filtered - self._last, filtered
+        self.step_mmhg = step
         self._t_last = t
         self.slope = self._long.add(filtered)
         # the short slope (the start's rebound test) reads the 10 ms block medians where a

@@ -129,11 +129,21 @@ def test_a_tract_that_opens_and_leaves_the_line_lower_is_a_leak(seed: int, withi
     15 mmHg), and the fall comb had no heartbeat to cancel: never found. Averaged over 4 s,
     the line settled lower than it had stood since levelling off (7.3 s in session 26; the
     down CUSUM, on limits learnt over a 10 s rest, now finds it first, 3.4 s). Crack #30
-    is still found by that settled-lower test alone (5.4 s)."""
+    was found by that settled-lower test alone (5.4 s); the down CUSUM against the limit
+    learnt on the levelled line (session 35) now finds it first (4.5 s)."""
     result = run_case(draw("tissue-crack", seed))
     found(result, "leak", within_s)
     if seed == 30:
-        assert result.detail is not None and "settled" in result.detail, result.detail
+        assert result.detail is not None and "(limit" in result.detail, result.detail
+
+
+def test_a_needle_out_that_leaves_the_line_lower_is_found_by_the_settled_lower_test() -> None:
+    """Population case needle-out #17: the line settles 7.5 mmHg below the 75.7 mmHg it
+    stood at, in a slow fall that neither the down CUSUM nor the fall comb calls; the 4 s
+    mean, held a second under the highest since levelling off, does (7.4 s)."""
+    result = run_case(draw("needle-out", 17))
+    found(result, "leak", 9.0)
+    assert result.detail is not None and "settled" in result.detail, result.detail
 
 
 def test_a_needle_out_on_a_line_the_needle_holds_up_is_a_leak() -> None:

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from controller.safety.verdict import VerdictKind
+from controller.safety.leak import (
+    LEARNT_FLOOR_ENVELOPES,
+    LEARNT_MARGIN,
+    LEARNT_OFFSET_MMHG,
+    Fall,
+)
+from controller.safety.line_model import SPIKE_HOLD_S, LineModel, LineState, RestReference
+from controller.safety.timebase import BLOCK_S
+from controller.safety.verdict import Verdict, VerdictKind
 from simulator.plant.artifacts import ArtifactConfig
 from simulator.plant.model import Plant
 from simulator.plant.spread import TruthSpread
@@ -91,3 +99,91 @@ def test_a_slow_start_under_deep_breathing_is_not_a_leak_when_a_trough_follows_a
     )
     verdict, _ = feed(case)
     assert verdict is None, verdict
+
+
+DEEP_IRREGULAR = ArtifactConfig(
+    respiration_mmhg=4.0,  # 8 mmHg peak to peak, each breath 15 % longer or shorter
+    respiration_hz=0.25,
+    respiration_irregularity=0.15,
+    cardiac_mmhg=1.2,
+    cardiac_hz=1.2,
+    cardiac_irregularity=0.03,
+)
+
+
+def test_a_needle_out_under_deep_breathing_is_found_against_the_levelled_lines_own_limit() -> None:
+    """The down CUSUM's limit from the rest allows for a breath deeper than the few seen
+    there; once it has listened to the levelled line, the test holds it to what the CUSUM
+    did there. This needle out is found within a second, below the rest's limit."""
+    case = LineCase(
+        rate_ml_min=1.0,
+        artifacts=DEEP_IRREGULAR,
+        fault_s=20.0,
+        fault=needle_out,
+        run_s=35.0,
+        seed=3,
+    )
+    verdict, supervisor = feed(case)
+    assert verdict is not None and verdict.kind is VerdictKind.LEAK, verdict
+    assert "below the line's steady level" in verdict.detail
+    found = latency(case, verdict)
+    assert found is not None and 0.0 < found < 1.0, found
+    assert verdict.values["cusum_mmhg"] < supervisor.line.down_limit  # the rest's: not yet
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_deep_irregular_breathing_on_a_levelled_line_is_not_a_leak(seed: int) -> None:
+    """90 s of a healthy fill under deep irregular breathing: the learnt limit rises with
+    each deeper breath it meets (counted once 1.5 s old) and is never passed."""
+    case = LineCase(rate_ml_min=1.0, artifacts=DEEP_IRREGULAR, run_s=90.0, seed=seed)
+    verdict, supervisor = feed(case)
+    assert verdict is None, verdict
+    assert supervisor.fall.limit_mmhg <= supervisor.line.down_limit
+
+
+def _levelled_line(envelope_mmhg: float = 4.0) -> LineModel:
+    """The real line model, put where ``Fall`` reads it: levelled, its rest's limit 10 mmHg."""
+    line = LineModel()
+    line.state = LineState.MONITORING
+    line.reference = RestReference(10.0, envelope_mmhg)
+    line.down_limit = 10.0
+    return line
+
+
+def _run(fall: Fall, line: LineModel, t0: float, seconds: float, down: float) -> Verdict | None:
+    """``seconds`` of blocks with the down CUSUM at ``down``; the first verdict."""
+    for k in range(round(seconds / BLOCK_S)):
+        line.down = down
+        verdict = fall.on_block(t0 + k * BLOCK_S, line)
+        line.step_mmhg = 0.0
+        if verdict is not None:
+            return verdict
+    return None
+
+
+def test_the_limit_learnt_on_the_levelled_line_is_what_the_cusum_did_there() -> None:
+    fall, line = Fall(), _levelled_line()
+    fall.learn(breath_s=5.0)
+    assert _run(fall, line, 0.0, 5.0, down=2.0) is None  # listening: the rest's 10 mmHg
+    assert fall.limit_mmhg == pytest.approx(10.0)
+    assert _run(fall, line, 5.0, 0.1, down=2.0) is None
+    learnt = max(LEARNT_MARGIN * 2.0, LEARNT_FLOOR_ENVELOPES * 4.0) + LEARNT_OFFSET_MMHG
+    assert fall.limit_mmhg == pytest.approx(learnt)
+    verdict = _run(fall, line, 5.1, 1.0, down=learnt + 0.5)
+    assert verdict is not None and verdict.kind is VerdictKind.LEAK
+    assert verdict.values["limit_mmhg"] == pytest.approx(learnt)
+
+
+def test_a_downward_spike_holds_the_test_and_a_fall_that_stays_is_called_after() -> None:
+    """One 10 ms step of -4 mmHg in the filtered pressure is a spike the median let through:
+    the CUSUM past its limit for 0.2 s after it is not a leak; past it 0.4 s later, it is."""
+    fall, line = Fall(), _levelled_line()
+    fall.learn(breath_s=5.0)
+    assert _run(fall, line, 0.0, 6.0, down=1.0) is None
+    line.step_mmhg = -4.0
+    assert _run(fall, line, 6.0, 0.2, down=9.0) is None  # the spike's remnant
+    assert _run(fall, line, 6.2, 1.0, down=1.0) is None  # taken back
+    line.step_mmhg = -4.0
+    verdict = _run(fall, line, 8.0, 1.0, down=9.0)  # a fall that stays
+    assert verdict is not None
+    assert 8.0 + SPIKE_HOLD_S <= verdict.t_mono_s <= 8.0 + SPIKE_HOLD_S + 0.1

@@ -1,0 +1,270 @@
+"""How far healthy levelled lines stay from the down CUSUM's limit, and how soon falls pass it.
+
+The down CUSUM on the levelled line (``controller/safety/line_model.py``, tested by
+``Fall`` in ``controller/safety/leak.py``) decides most needle-outs and cracks, late: its
+limit is set at rest, from the artifact envelope (1 to 1.5 envelopes + 3 mmHg), and a few
+seconds at rest cannot show how deep the next breath will be. This bench asks what a limit
+learnt on the levelled line itself would do: the CUSUM's own largest value over its first
+breaths there (``SwingMemory``, as the combs learn theirs), times a margin, plus an offset,
+never above the rest's limit. It runs population cases through the real Controller,
+recording every step the CUSUM is given (the line model as the supervisor builds it,
+deciding as it does), then replays the CUSUM at each candidate. Reported: over every
+healthy levelled stretch (normal runs, and fault runs before their onset) the largest
+CUSUM against each candidate limit (above 1 is a false stop); for the fault runs, the
+latency the supervisor would have (the candidate's first pass after the onset, held for
+``FALL_PERSIST_S``, or the run's own verdict if sooner).
+
+Run: ``.venv/bin/python -m bench.fall_margin [--classes needle-out,tissue-crack,normal]
+[--per-class 200] [--normal 500] [--first-seed 1] [--jobs 2] [--save F]``; ``--load F
+[G ...]`` reports again on saved recordings (merged: a run stopped and resumed from a later
+seed). The recording is kept every 10 cases, so a long run can be read before it ends.
+About 2.5 s per fault run and 20 s per normal run on one process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import pickle
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from bench.closed_loop import run_case
+from bench.detection_bench import percentile
+from bench.population import NORMAL, draw, record_population
+from controller.safety import leak, supervisor
+from controller.safety.breath_comb import BreathComb
+from controller.safety.line_model import DOWN_DRIFT_MMHG_S, LineModel
+from controller.safety.timebase import BLOCK_S
+
+MARGINS = (1.2, 1.4, 1.6)
+OFFSETS_MMHG = (3.0, 4.0)
+LISTEN_BREATHS = (1.0,)
+FLOORS_ENVELOPES = (0.5,)  # the learnt limit never under this x envelope + offset
+Candidate = tuple[float, float, float, float]  # margin, offset, breaths, floor (envelopes)
+ENDING_S = 0.5  # the downward tests stand aside this long before a fill's end by the rate
+
+
+@dataclass
+class Segment:
+    """One levelled stretch of one fill: the CUSUM's limit from the rest and its steps."""
+
+    down_limit_mmhg: float
+    envelope_mmhg: float
+    period_s: float
+    times_s: list[float] = field(default_factory=list)
+    steps_mmhg: list[float] = field(default_factory=list)
+    down_mmhg: list[float] = field(default_factory=list)
+
+
+@dataclass
+class Recording:
+    name: str
+    segments: list[Segment] = field(default_factory=list)
+    onset_s: float | None = None
+    verdict: str | None = None
+    verdict_s: float | None = None
+
+
+class _Seen:
+    recording: Recording | None = None
+    period_s = 0.0
+
+
+class WatchedComb(BreathComb):
+    def learn(self, rest_mmhg: Any) -> bool:
+        found = super().learn(rest_mmhg)
+        _Seen.period_s = self.period_s
+        return found
+
+
+class WatchedLine(LineModel):
+    """The line model as the supervisor builds it, recording each CUSUM step."""
+
+    def _monitor(self, t: float, filtered: float, step: float) -> None:
+        super()._monitor(t, filtered, step)
+        rec = _Seen.recording
+        if rec is None:
+            return
+        if not rec.segments or rec.segments[-1].times_s[0] < self.t_start:
+            rec.segments.append(Segment(self.down_limit, self.envelope, _Seen.period_s))
+        seg = rec.segments[-1]
+        seg.times_s.append(t)
+        seg.steps_mmhg.append(step)
+        seg.down_mmhg.append(self.down)
+
+
+def _record(spec: tuple[str, int]) -> Recording:
+    klass, seed = spec
+    rec = Recording(f"{klass}#{seed}")
+    _Seen.recording = rec
+    supervisor.LineModel = WatchedLine  # type: ignore[attr-defined]  # what it builds
+    supervisor.BreathComb = WatchedComb  # type: ignore[attr-defined]
+    result = run_case(draw(klass, seed))
+    rec.onset_s, rec.verdict = result.onset_mono_s, result.verdict
+    if result.latency_s is not None and rec.onset_s is not None:
+        rec.verdict_s = rec.onset_s + result.latency_s
+    return rec
+
+
+FloatArray = npt.NDArray[np.float64]
+
+
+def cusum(steps: FloatArray, drift_mmhg_s: float) -> FloatArray:
+    out = np.empty(steps.size)
+    down, k = 0.0, drift_mmhg_s * BLOCK_S
+    for i, step in enumerate(steps.tolist()):
+        down = max(0.0, down - step - k)
+        out[i] = down
+    return out
+
+
+class _Line:
+    """What ``Fall.down_limit`` reads of the line model, replayed."""
+
+    def __init__(self, seg: Segment) -> None:
+        self.down_limit = seg.down_limit_mmhg
+        self.envelope = seg.envelope_mmhg
+        self.down = 0.0
+
+
+def learnt_limit(
+    seg: Segment, down: FloatArray, cand: Candidate
+) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
+    """The limit at each block and whether a downward spike holds the test there, by the
+    supervisor's own ``Fall`` at the candidate's constants (set on the module: this process
+    replays one candidate at a time)."""
+    margin, offset, listen_breaths, floor_envelopes = cand
+    leak.LEARNT_MARGIN, leak.LEARNT_OFFSET_MMHG = margin, offset
+    leak.LISTEN_BREATHS, leak.LEARNT_FLOOR_ENVELOPES = listen_breaths, floor_envelopes
+    fall, line = leak.Fall(), _Line(seg)
+    fall.learn(seg.period_s)
+    limit, held = np.empty(down.size), np.zeros(down.size, dtype=bool)
+    for i, (t, value) in enumerate(zip(seg.times_s, down.tolist(), strict=True)):
+        line.down = value
+        held[i] = fall.spike_held(t, seg.steps_mmhg[i])
+        limit[i] = fall.down_limit(t, line, learn=not held[i])  # type: ignore[arg-type]
+    return limit, held
+
+
+def first_pass(times: FloatArray, over: npt.NDArray[np.bool_]) -> int | None:
+    """The first block at which ``over`` has held for ``FALL_PERSIST_S``."""
+    since = -1.0
+    for i, (t, o) in enumerate(zip(times.tolist(), over.tolist(), strict=True)):
+        if not o:
+            since = -1.0
+            continue
+        if since < 0:
+            since = t
+        if t - since >= leak.FALL_PERSIST_S:
+            return i
+    return None
+
+
+def candidates() -> list[Candidate | None]:
+    """None: the rest's limit alone (the test before the learnt limit)."""
+    grid = itertools.product(MARGINS, OFFSETS_MMHG, LISTEN_BREATHS, FLOORS_ENVELOPES)
+    return [None, *grid]
+
+
+def evaluate(rec: Recording, cand: Candidate | None) -> tuple[float, float | None]:
+    """(largest CUSUM / limit over healthy blocks, the fault's first pass or None)."""
+    onset = rec.onset_s if rec.onset_s is not None else float("inf")
+    worst, found = 0.0, None
+    for seg in rec.segments:
+        t = np.asarray(seg.times_s)
+        down = np.asarray(seg.down_mmhg)  # the run's own CUSUM (checked against a replay)
+        if cand is not None:
+            limit, held = learnt_limit(seg, down, cand)
+        else:
+            limit, held = np.full(down.size, seg.down_limit_mmhg), np.zeros(down.size, bool)
+        healthy = t < onset
+        # a normal fill's last half second: the pump reaching its volume (the downward
+        # tests stand aside then; a fault run's stretch ends at its verdict)
+        tested = healthy & (t < t[-1] - ENDING_S) if rec.onset_s is None else healthy
+        tested &= ~held
+        if tested.any():
+            worst = max(worst, float(np.max(down[tested] / limit[tested])))
+        i = first_pass(t, (down > limit) & ~held & ~healthy)
+        if i is not None and found is None:
+            found = float(t[i])
+    return worst, found
+
+
+def report(recordings: list[Recording]) -> None:
+    check = [r for r in recordings if r.segments]
+    for rec in check[:20]:
+        for seg in rec.segments:
+            again = cusum(np.asarray(seg.steps_mmhg), DOWN_DRIFT_MMHG_S)
+            assert np.allclose(again, seg.down_mmhg), f"replay differs from the run: {rec.name}"
+    print(f"{len(recordings)} runs, {sum(len(r.segments) for r in recordings)} levelled stretches")
+    for cand in candidates():
+        worst_all: list[tuple[float, str]] = []
+        lates: dict[str, list[float]] = {}
+        for rec in recordings:
+            worst, found = evaluate(rec, cand)
+            worst_all.append((worst, rec.name))
+            if rec.onset_s is None:
+                continue
+            own = rec.verdict_s - rec.onset_s if rec.verdict_s is not None else float("inf")
+            late = min(own, found - rec.onset_s) if found is not None else own
+            lates.setdefault(rec.name.split("#")[0], []).append(late)
+        worst_all.sort(reverse=True)
+        false = sum(1 for w, _ in worst_all if w > 1.0)
+        near = sum(1 for w, _ in worst_all if w > 0.9)
+        top = ", ".join(f"{n} {w:.2f}" for w, n in worst_all[:3])
+        name = (
+            "the rest's limit"
+            if cand is None
+            else (
+                f"margin {cand[0]:g} offset {cand[1]:g} listen {cand[2]:g} breaths "
+                f"floor {cand[3]:g} envelopes"
+            )
+        )
+        print(f"{name}: false {false}, over 0.9 {near}; highest {top}")
+        for klass, values in sorted(lates.items()):
+            hits = [x for x in values if x != float("inf")]  # as the detection bench
+            within = sum(1 for x in hits if x <= 1.0)
+            print(
+                f"    {klass}: {len(hits)}/{len(values)} found, within 1 s {within}; of those "
+                f"found p50 {statistics.median(hits):.2f} s, p95 {percentile(hits, 0.95):.2f} s"
+            )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--classes", default=f"needle-out,tissue-crack,{NORMAL}")
+    parser.add_argument("--per-class", type=int, default=200)
+    parser.add_argument("--normal", type=int, default=500)
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--first-seed", type=int, default=1)
+    parser.add_argument("--save", type=Path, help="keep the recordings (pickle) to report again")
+    parser.add_argument(
+        "--load", type=Path, nargs="+", help="report on recordings kept by --save (merged)"
+    )
+    args = parser.parse_args(argv)
+    if args.load:
+        report([rec for path in args.load for rec in pickle.loads(path.read_bytes())])
+        return 0
+    recordings = record_population(
+        _record,
+        args.classes.split(","),
+        args.per_class,
+        args.normal,
+        args.jobs,
+        first_seed=args.first_seed,
+        save=args.save,
+    )
+    report(recordings)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
