@@ -1,18 +1,18 @@
 """How far healthy levelled lines stay from the down CUSUM's limit, and how soon falls pass it.
 
 The down CUSUM on the levelled line (``controller/safety/line_model.py``, tested by
-``Fall`` in ``controller/safety/leak.py``) decides most needle-outs and cracks, late: its
-limit is set at rest, from the artifact envelope (1 to 1.5 envelopes + 3 mmHg), and a few
-seconds at rest cannot show how deep the next breath will be. This bench asks what a limit
-learnt on the levelled line itself would do: the CUSUM's own largest value over its first
-breaths there (``SwingMemory``, as the combs learn theirs), times a margin, plus an offset,
-never above the rest's limit. It runs population cases through the real Controller,
-recording every step the CUSUM is given (the line model as the supervisor builds it,
-deciding as it does), then replays the CUSUM at each candidate. Reported: over every
-healthy levelled stretch (normal runs, and fault runs before their onset) the largest
-CUSUM against each candidate limit (above 1 is a false stop); for the fault runs, the
-latency the supervisor would have (the candidate's first pass after the onset, held for
-``FALL_PERSIST_S``, or the run's own verdict if sooner).
+``Fall`` in ``controller/safety/leak.py``) decided most needle-outs and cracks, late: its
+limit was set at rest, from the artifact envelope (1 to 1.5 envelopes + 3 mmHg), and a few
+seconds at rest cannot show how deep the next breath will be. ``Fall`` now learns its limit
+on the levelled line itself (the CUSUM's largest value over a breath there, times a
+margin, plus an offset, with a floor in envelopes). This bench set those values. It runs
+population cases through the real Controller, recording every step the line model's down
+CUSUM is given, then replays the supervisor's own ``Fall`` (its limit and its hold after a
+downward spike) at each candidate's constants. Reported: over every healthy levelled
+stretch (normal runs, less each fill's last half second where the downward tests stand
+aside; fault runs before their onset) the largest CUSUM against the limit (above 1 is a
+false stop); for the fault runs, the latency the supervisor would have (the first pass
+after the onset, held for ``FALL_PERSIST_S``, or the run's own verdict if sooner).
 
 Run: ``.venv/bin/python -m bench.fall_margin [--classes needle-out,tissue-crack,normal]
 [--per-class 200] [--normal 500] [--first-seed 1] [--jobs 2] [--save F]``; ``--load F
