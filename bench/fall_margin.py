@@ -42,6 +42,7 @@ from bench.population import NORMAL, draw, record_population
 from controller.safety import leak, supervisor
 from controller.safety.breath_comb import BreathComb
 from controller.safety.line_model import DOWN_DRIFT_MMHG_S, LineModel
+from controller.safety.rest import cusum_step
 from controller.safety.timebase import BLOCK_S
 
 MARGINS = (1.2, 1.4, 1.6)
@@ -49,7 +50,6 @@ OFFSETS_MMHG = (3.0, 4.0)
 LISTEN_BREATHS = (1.0,)
 FLOORS_ENVELOPES = (0.5,)  # the learnt limit never under this x envelope + offset
 Candidate = tuple[float, float, float, float]  # margin, offset, breaths, floor (envelopes)
-ENDING_S = 0.5  # the downward tests stand aside this long before a fill's end by the rate
 
 
 @dataclass
@@ -118,10 +118,11 @@ FloatArray = npt.NDArray[np.float64]
 
 
 def cusum(steps: FloatArray, drift_mmhg_s: float) -> FloatArray:
+    """The down CUSUM over ``steps``, by the line model's own ``cusum_step``."""
     out = np.empty(steps.size)
     down, k = 0.0, drift_mmhg_s * BLOCK_S
     for i, step in enumerate(steps.tolist()):
-        down = max(0.0, down - step - k)
+        _, down = cusum_step(0.0, down, step, 0.0, k)
         out[i] = down
     return out
 
@@ -139,18 +140,23 @@ def learnt_limit(
     seg: Segment, down: FloatArray, cand: Candidate
 ) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
     """The limit at each block and whether a downward spike holds the test there, by the
-    supervisor's own ``Fall`` at the candidate's constants (set on the module: this process
-    replays one candidate at a time)."""
-    margin, offset, listen_breaths, floor_envelopes = cand
-    leak.LEARNT_MARGIN, leak.LEARNT_OFFSET_MMHG = margin, offset
-    leak.LISTEN_BREATHS, leak.LEARNT_FLOOR_ENVELOPES = listen_breaths, floor_envelopes
-    fall, line = leak.Fall(), _Line(seg)
-    fall.learn(seg.period_s)
-    limit, held = np.empty(down.size), np.zeros(down.size, dtype=bool)
-    for i, (t, value) in enumerate(zip(seg.times_s, down.tolist(), strict=True)):
-        line.down = value
-        held[i] = fall.spike_held(t, seg.steps_mmhg[i])
-        limit[i] = fall.down_limit(t, line, learn=not held[i])  # type: ignore[arg-type]
+    supervisor's own ``Fall`` at the candidate's constants (set on the module for the
+    replay, the product's restored after)."""
+    names = ("LEARNT_MARGIN", "LEARNT_OFFSET_MMHG", "LISTEN_BREATHS", "LEARNT_FLOOR_ENVELOPES")
+    product = {name: getattr(leak, name) for name in names}
+    for name, value in zip(names, cand, strict=True):
+        setattr(leak, name, value)
+    try:
+        fall, line = leak.Fall(), _Line(seg)
+        fall.learn(seg.period_s)
+        limit, held = np.empty(down.size), np.zeros(down.size, dtype=bool)
+        for i, (t, value) in enumerate(zip(seg.times_s, down.tolist(), strict=True)):
+            line.down = value
+            held[i] = fall.spike_held(t, seg.steps_mmhg[i])
+            limit[i] = fall.down_limit(t, line, learn=not held[i])  # type: ignore[arg-type]
+    finally:
+        for name, value in product.items():  # the product's values again
+            setattr(leak, name, value)
     return limit, held
 
 
@@ -188,7 +194,7 @@ def evaluate(rec: Recording, cand: Candidate | None) -> tuple[float, float | Non
         healthy = t < onset
         # a normal fill's last half second: the pump reaching its volume (the downward
         # tests stand aside then; a fault run's stretch ends at its verdict)
-        tested = healthy & (t < t[-1] - ENDING_S) if rec.onset_s is None else healthy
+        tested = healthy & (t < t[-1] - supervisor.ENDING_S) if rec.onset_s is None else healthy
         tested &= ~held
         if tested.any():
             worst = max(worst, float(np.max(down[tested] / limit[tested])))
