@@ -9,7 +9,6 @@ handed in as a ``Simulation`` by the CLI.
 from __future__ import annotations
 
 import asyncio
-import gc
 import math
 import tempfile
 from dataclasses import dataclass, field
@@ -27,7 +26,13 @@ from controller.procedure.book import ProcedureBook
 from controller.procedure.casebook import CaseBook
 from controller.records.recorder import Recorder
 from controller.safety.verdict import Verdict
-from controller.system import DeviceSettings, System, SystemSettings, build_system
+from controller.system import (
+    DeviceSettings,
+    System,
+    SystemSettings,
+    build_system,
+    keep_built_out_of_the_collector,
+)
 from dashboard.auth import Directory
 from dashboard.simulation import Simulation
 from dashboard.telemetry.bus import TelemetryBus
@@ -128,9 +133,7 @@ class Runtime:
         self.bus.start()
         self._start_mqtt()
         self._publish_state()
-        # Everything built so far lives as long as the process: keep it out of the cyclic
-        # collector, whose full passes over it would otherwise stall the control loop.
-        gc.freeze()
+        keep_built_out_of_the_collector()
 
     def _system_settings(self, store_dir: Path) -> SystemSettings:
         s = self.settings

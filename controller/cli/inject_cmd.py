@@ -26,6 +26,7 @@ from controller.system import (
     System,
     SystemSettings,
     build_system,
+    keep_built_out_of_the_collector,
     load_config,
 )
 from drivers.ne1000_protocol import PumpError
@@ -93,6 +94,7 @@ async def run(args: argparse.Namespace) -> int:
     except (PortOpenError, BridgeError, PumpError) as exc:
         print(f"injectctl inject: {exc}", file=sys.stderr)
         return 2
+    keep_built_out_of_the_collector()
     try:
         if args.recover_only:
             print("recovered", flush=True)
