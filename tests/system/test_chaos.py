@@ -74,20 +74,6 @@ async def test_a_hung_event_loop_is_caught_by_the_bridge_watchdog(
     assert "watchdog" in controller.alarm.detail or "interlock" in controller.alarm.detail
 
 
-async def test_a_short_stall_is_not_a_fault(apart: tuple[RigProcess, Controller]) -> None:
-    """100 ms of a busy loop is well inside the watchdog and the staleness rule's allowance
-    for a late host: the injection carries on."""
-    rig, controller = apart
-    injection = controller.create_injection(request(volume_ml=1.0, rate_ml_min=2.0))
-    await controller.start_injection(injection.id)
-    await delivering(controller, injection)
-    time.sleep(0.1)  # noqa: ASYNC251 - a busy host, not a hung one
-    delivered = injection.delivered_ml
-    await sampled_until(controller.bridge, lambda: injection.delivered_ml > delivered + 0.02, 10)
-    assert injection.state is State.RUNNING and controller.alarm is None
-    assert (await rig.state())["pump_moving"]
-
-
 class AlarmWatch:
     """Wakes on the recorder's committed alarm: works even when no sample arrives."""
 
@@ -110,7 +96,9 @@ STOPPING: dict[str, tuple[Faults, str | None, float]] = {
     "pump resets (brown-out)": ([("pump_reset", {})], None, 0.6),
     "pump answers too late": ([("pump_slow", {"delay_s": 0.6})], "link_lost", 1.0),
 }
-SURVIVED: dict[str, Faults] = {
+# None: the loop held 100 ms. The slow pump last: it stays slow.
+RIDDEN_OUT: dict[str, Faults | None] = {
+    "a 100 ms stall of the loop": None,
     "garbage burst on the bridge link": [("bridge_garbage", {"n_bytes": 300})],
     "garbage burst on the pump link": [("pump_garbage", {"n_bytes": 50})],
     "a corrupted pump reply": [("pump_corrupt", {"count": 1})],
@@ -140,17 +128,30 @@ async def test_a_device_fault_mid_injection_ends_in_a_stopped_pump(
         assert controller.alarm.kind == kind, controller.alarm
 
 
-@pytest.mark.parametrize("case", list(SURVIVED))
-async def test_line_noise_mid_injection_is_survived(
-    apart: tuple[RigProcess, Controller], case: str
+async def test_a_short_stall_and_line_noise_mid_injection_are_ridden_out(
+    apart: tuple[RigProcess, Controller],
 ) -> None:
+    """Disturbances that are no fault, one after another in the same injection (as a long
+    one may meet them; each would cost a rig of its own, 13 s, to run apart): 100 ms of a
+    busy loop is well inside the watchdog and the staleness rule's allowance for a late
+    host; a garbage burst is resynchronised past, a corrupted or slow pump reply retried.
+    After each, the injection must go on delivering with no alarm and the pump moving."""
     rig, controller = apart
     injection = controller.create_injection(request(volume_ml=2.0, rate_ml_min=2.0))
     await controller.start_injection(injection.id)
     await delivering(controller, injection)
-    for fault, params in SURVIVED[case]:
-        await rig.inject(fault, **params)
-    delivered = injection.delivered_ml
-    await sampled_until(controller.bridge, lambda: injection.delivered_ml > delivered + 0.03, 10)
-    assert injection.state is State.RUNNING and controller.alarm is None, controller.alarm
-    assert (await rig.state())["pump_moving"]
+    for case, faults in RIDDEN_OUT.items():
+        if faults is None:
+            time.sleep(0.1)  # noqa: ASYNC251 - a busy host, not a hung one
+        for fault, params in faults or []:
+            await rig.inject(fault, **params)
+        delivered = injection.delivered_ml
+        try:
+            await sampled_until(
+                controller.bridge, lambda d=delivered: injection.delivered_ml > d + 0.02, 10
+            )
+        except TimeoutError:
+            raise AssertionError(f"{case}: delivery stopped ({controller.alarm})") from None
+        alarm = controller.alarm
+        assert injection.state is State.RUNNING and alarm is None, (case, alarm)
+        assert (await rig.state())["pump_moving"], case
