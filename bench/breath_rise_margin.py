@@ -19,20 +19,16 @@ normal run on one process.
 
 from __future__ import annotations
 
-import argparse
-import os
-import pickle
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
 from bench.closed_loop import run_case
 from bench.detection_bench import percentile
-from bench.population import NORMAL, draw, record_population
+from bench.population import NORMAL, draw, population_parser, recorded_or_loaded
 from controller.safety import supervisor
 from controller.safety.breath_rise import (
     ENVELOPE_MARGIN,
@@ -150,23 +146,8 @@ def report(recordings: list[Recording]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--classes", default=f"{NORMAL},occlusion@1,occlusion@0.2")
-    parser.add_argument("--per-class", type=int, default=200)
-    parser.add_argument("--normal", type=int, default=500)
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--save", type=Path, help="keep the recordings (pickle) to report again")
-    parser.add_argument("--load", type=Path, help="report on recordings kept by --save")
-    args = parser.parse_args(argv)
-    if args.load:
-        report(pickle.loads(args.load.read_bytes()))  # our own file
-        return 0
-    recordings = record_population(
-        _record, args.classes.split(","), args.per_class, args.normal, args.jobs
-    )
-    if args.save:
-        args.save.write_bytes(pickle.dumps(recordings))
-    report(recordings)
+    parser = population_parser(__doc__.splitlines()[0], f"{NORMAL},occlusion@1,occlusion@0.2")
+    report(recorded_or_loaded(parser.parse_args(argv), _record))
     return 0
 
 

@@ -17,20 +17,18 @@ after the onset, held for ``FALL_PERSIST_S``, or the run's own verdict if sooner
 Run: ``.venv/bin/python -m bench.fall_margin [--classes needle-out,tissue-crack,normal]
 [--per-class 200] [--normal 500] [--first-seed 1] [--jobs 2] [--save F]``; ``--load F
 [G ...]`` reports again on saved recordings (merged: a run stopped and resumed from a later
-seed). The recording is kept every 10 cases, so a long run can be read before it ends.
+seed). The grid replayed: ``--learnt-margin 1.2,1.4`` and likewise ``--learnt-offset-mmhg``,
+``--listen-breaths``, ``--learnt-floor-envelopes``, ``--listen-min-s``. The recording is
+kept every 10 cases, so a long run can be read before it ends.
 About 2.5 s per fault run and 20 s per normal run on one process.
 """
 
 from __future__ import annotations
 
-import argparse
 import itertools
-import os
-import pickle
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -38,18 +36,28 @@ import numpy.typing as npt
 
 from bench.closed_loop import run_case
 from bench.detection_bench import percentile
-from bench.population import NORMAL, draw, record_population
+from bench.population import NORMAL, draw, population_parser, recorded_or_loaded
 from controller.safety import leak, supervisor
 from controller.safety.breath_comb import BreathComb
 from controller.safety.line_model import DOWN_DRIFT_MMHG_S, LineModel
 from controller.safety.rest import cusum_step
 from controller.safety.timebase import BLOCK_S
 
+# the grid replayed (each overridable on the command line)
 MARGINS = (1.2, 1.4, 1.6)
 OFFSETS_MMHG = (3.0, 4.0)
 LISTEN_BREATHS = (1.0,)
 FLOORS_ENVELOPES = (0.5,)  # the learnt limit never under this x envelope + offset
-Candidate = tuple[float, float, float, float]  # margin, offset, breaths, floor (envelopes)
+LISTEN_MIN_S = (4.0,)  # and the listening never shorter than this
+# margin, offset (mmHg), listen (breaths), floor (envelopes), listen at least (s)
+Candidate = tuple[float, float, float, float, float]
+NAMES = (
+    "LEARNT_MARGIN",
+    "LEARNT_OFFSET_MMHG",
+    "LISTEN_BREATHS",
+    "LEARNT_FLOOR_ENVELOPES",
+    "LISTEN_MIN_S",
+)
 
 
 @dataclass
@@ -142,9 +150,8 @@ def learnt_limit(
     """The limit at each block and whether a downward spike holds the test there, by the
     supervisor's own ``Fall`` at the candidate's constants (set on the module for the
     replay, the product's restored after)."""
-    names = ("LEARNT_MARGIN", "LEARNT_OFFSET_MMHG", "LISTEN_BREATHS", "LEARNT_FLOOR_ENVELOPES")
-    product = {name: getattr(leak, name) for name in names}
-    for name, value in zip(names, cand, strict=True):
+    product = {name: getattr(leak, name) for name in NAMES}
+    for name, value in zip(NAMES, cand, strict=True):
         setattr(leak, name, value)
     try:
         fall, line = leak.Fall(), _Line(seg)
@@ -174,10 +181,14 @@ def first_pass(times: FloatArray, over: npt.NDArray[np.bool_]) -> int | None:
     return None
 
 
-def candidates() -> list[Candidate | None]:
-    """None: the rest's limit alone (the test before the learnt limit)."""
-    grid = itertools.product(MARGINS, OFFSETS_MMHG, LISTEN_BREATHS, FLOORS_ENVELOPES)
-    return [None, *grid]
+def candidates(grid: Sequence[Sequence[float]]) -> list[Candidate | None]:
+    """None: the rest's limit alone (the test before the learnt limit); then every
+    combination of ``grid`` (one sequence per name in ``NAMES``)."""
+    combos: list[Candidate | None] = [None]
+    for values in itertools.product(*grid):
+        margin, offset, breaths, floor, min_s = values
+        combos.append((margin, offset, breaths, floor, min_s))
+    return combos
 
 
 def evaluate(rec: Recording, cand: Candidate | None) -> tuple[float, float | None]:
@@ -204,14 +215,14 @@ def evaluate(rec: Recording, cand: Candidate | None) -> tuple[float, float | Non
     return worst, found
 
 
-def report(recordings: list[Recording]) -> None:
+def report(recordings: list[Recording], grid: Sequence[Sequence[float]]) -> None:
     check = [r for r in recordings if r.segments]
     for rec in check[:20]:
         for seg in rec.segments:
             again = cusum(np.asarray(seg.steps_mmhg), DOWN_DRIFT_MMHG_S)
             assert np.allclose(again, seg.down_mmhg), f"replay differs from the run: {rec.name}"
     print(f"{len(recordings)} runs, {sum(len(r.segments) for r in recordings)} levelled stretches")
-    for cand in candidates():
+    for cand in candidates(grid):
         worst_all: list[tuple[float, str]] = []
         lates: dict[str, list[float]] = {}
         for rec in recordings:
@@ -231,7 +242,7 @@ def report(recordings: list[Recording]) -> None:
             if cand is None
             else (
                 f"margin {cand[0]:g} offset {cand[1]:g} listen {cand[2]:g} breaths "
-                f"floor {cand[3]:g} envelopes"
+                f"(at least {cand[4]:g} s) floor {cand[3]:g} envelopes"
             )
         )
         print(f"{name}: false {false}, over 0.9 {near}; highest {top}")
@@ -245,31 +256,18 @@ def report(recordings: list[Recording]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--classes", default=f"needle-out,tissue-crack,{NORMAL}")
-    parser.add_argument("--per-class", type=int, default=200)
-    parser.add_argument("--normal", type=int, default=500)
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--first-seed", type=int, default=1)
-    parser.add_argument("--save", type=Path, help="keep the recordings (pickle) to report again")
-    parser.add_argument(
-        "--load", type=Path, nargs="+", help="report on recordings kept by --save (merged)"
-    )
+    parser = population_parser(__doc__.splitlines()[0], f"needle-out,tissue-crack,{NORMAL}")
+    defaults = (MARGINS, OFFSETS_MMHG, LISTEN_BREATHS, FLOORS_ENVELOPES, LISTEN_MIN_S)
+    for name, values in zip(NAMES, defaults, strict=True):
+        flag = "--" + name.lower().replace("_", "-")
+        parser.add_argument(flag, type=_floats, default=values, help=f"{name}s to replay")
     args = parser.parse_args(argv)
-    if args.load:
-        report([rec for path in args.load for rec in pickle.loads(path.read_bytes())])
-        return 0
-    recordings = record_population(
-        _record,
-        args.classes.split(","),
-        args.per_class,
-        args.normal,
-        args.jobs,
-        first_seed=args.first_seed,
-        save=args.save,
-    )
-    report(recordings)
+    report(recorded_or_loaded(args, _record), [getattr(args, name.lower()) for name in NAMES])
     return 0
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    return tuple(float(x) for x in text.split(","))
 
 
 if __name__ == "__main__":

@@ -11,8 +11,10 @@ their sources are in ``docs/simulator.md`` ("The population").
 
 from __future__ import annotations
 
+import argparse
 import math
 import multiprocessing
+import os
 import pickle
 import random
 import sys
@@ -243,6 +245,44 @@ def record_population(
             if save is not None and (done % 10 == 0 or done == len(specs)):
                 save.write_bytes(pickle.dumps(recorded))
     return recorded
+
+
+def population_parser(description: str, classes: str) -> argparse.ArgumentParser:
+    """The command line the margin benches share: which cases, on how many processes, where
+    the recordings are kept (``--save``) and read again (``--load``, merged: a run stopped
+    and resumed from a later ``--first-seed``). A bench adds its own grid to it."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--classes", default=classes)
+    parser.add_argument("--per-class", type=int, default=200)
+    parser.add_argument("--normal", type=int, default=500)
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--first-seed", type=int, default=1)
+    parser.add_argument("--save", type=Path, help="keep the recordings (pickle), every 10 cases")
+    parser.add_argument(
+        "--load", type=Path, nargs="+", help="report on recordings kept by --save (merged)"
+    )
+    return parser
+
+
+def recorded_or_loaded(
+    args: argparse.Namespace, record: Callable[[tuple[str, int]], Recorded]
+) -> list[Recorded]:
+    """The recordings ``--load`` names (our own pickles), else ``record`` of the population
+    the arguments of ``population_parser`` ask for."""
+    if args.load:
+        loaded: list[Recorded] = []
+        for path in args.load:
+            loaded.extend(pickle.loads(path.read_bytes()))
+        return loaded
+    return record_population(
+        record,
+        args.classes.split(","),
+        args.per_class,
+        args.normal,
+        args.jobs,
+        first_seed=args.first_seed,
+        save=args.save,
+    )
 
 
 def all_classes() -> tuple[str, ...]:

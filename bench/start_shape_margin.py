@@ -14,19 +14,18 @@ runs before their onset) the largest margins; for the fault runs the other detec
 not find, the first time after the onset the margin passes 0.5, 1, 1.5 and 2 swings.
 
 Run: ``.venv/bin/python -m bench.start_shape_margin [--classes
-normal,needle-out,tissue-crack] [--per-class 200] [--normal 500] [--jobs 2]``; about 2 s per
-fault case and 5 s per normal run on one process.
+normal,needle-out,tissue-crack] [--per-class 200] [--normal 500] [--jobs 2] [--save F]``
+(``--load F`` reports again; the options of ``bench.population.population_parser``); about
+2 s per fault case and 5 s per normal run on one process.
 """
 
 from __future__ import annotations
 
-import argparse
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bench.closed_loop import run_case
-from bench.population import NORMAL, draw, record_population
+from bench.population import NORMAL, draw, population_parser, recorded_or_loaded
 from controller.safety import supervisor
 from controller.safety.start_shape import PERSIST_S, SAMPLE_S, SPAN_S, SWINGS, StartShape
 from controller.safety.supervisor import FAST_START_AFTER_S
@@ -131,16 +130,8 @@ def report(recordings: list[Recording]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--classes", default=f"{NORMAL},needle-out,tissue-crack")
-    parser.add_argument("--per-class", type=int, default=200)
-    parser.add_argument("--normal", type=int, default=500)
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
-    args = parser.parse_args(argv)
-    recordings = record_population(
-        _record, args.classes.split(","), args.per_class, args.normal, args.jobs
-    )
-    report(recordings)
+    parser = population_parser(__doc__.splitlines()[0], f"{NORMAL},needle-out,tissue-crack")
+    report(recorded_or_loaded(parser.parse_args(argv), _record))
     return 0
 
 
