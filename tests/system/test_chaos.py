@@ -74,6 +74,12 @@ async def test_a_hung_event_loop_is_caught_by_the_bridge_watchdog(
     assert "watchdog" in controller.alarm.detail or "interlock" in controller.alarm.detail
 
 
+async def delivering_more(controller: Controller, injection: Injection, ml: float) -> None:
+    """Until the injection has delivered ``ml`` more than now (10 s at most)."""
+    target_ml = injection.delivered_ml + ml
+    await sampled_until(controller.bridge, lambda: injection.delivered_ml > target_ml, 10)
+
+
 class AlarmWatch:
     """Wakes on the recorder's committed alarm: works even when no sample arrives."""
 
@@ -145,11 +151,8 @@ async def test_a_short_stall_and_line_noise_mid_injection_are_ridden_out(
             time.sleep(0.1)  # noqa: ASYNC251 - a busy host, not a hung one
         for fault, params in faults or []:
             await rig.inject(fault, **params)
-        delivered = injection.delivered_ml
         try:
-            await sampled_until(
-                controller.bridge, lambda d=delivered: injection.delivered_ml > d + 0.02, 10
-            )
+            await delivering_more(controller, injection, 0.02)
         except TimeoutError:
             raise AssertionError(f"{case}: delivery stopped ({controller.alarm})") from None
         alarm = controller.alarm
