@@ -215,6 +215,22 @@ def evaluate(rec: Recording, cand: Candidate | None) -> tuple[float, float | Non
     return worst, found
 
 
+PHASES = ("rising", "listening", "after")
+
+
+def onset_phase(rec: Recording, cand: Candidate | None) -> str:
+    """Where a fault's onset falls: before its fill levelled (a rising start), while the
+    test listens to the levelled line (the rest's limit), or after."""
+    assert rec.onset_s is not None
+    breaths, min_s = (cand[2], cand[4]) if cand else (leak.LISTEN_BREATHS, leak.LISTEN_MIN_S)
+    for seg in rec.segments:
+        start = seg.times_s[0]
+        if start <= rec.onset_s <= seg.times_s[-1]:
+            listened = max(min_s, breaths * seg.period_s)
+            return "listening" if rec.onset_s < start + listened else "after"
+    return "rising"
+
+
 def report(recordings: list[Recording], grid: Sequence[Sequence[float]]) -> None:
     check = [r for r in recordings if r.segments]
     for rec in check[:20]:
@@ -225,6 +241,7 @@ def report(recordings: list[Recording], grid: Sequence[Sequence[float]]) -> None
     for cand in candidates(grid):
         worst_all: list[tuple[float, str]] = []
         lates: dict[str, list[float]] = {}
+        phases: dict[tuple[str, str], list[float]] = {}
         for rec in recordings:
             worst, found = evaluate(rec, cand)
             worst_all.append((worst, rec.name))
@@ -233,6 +250,7 @@ def report(recordings: list[Recording], grid: Sequence[Sequence[float]]) -> None
             own = rec.verdict_s - rec.onset_s if rec.verdict_s is not None else float("inf")
             late = min(own, found - rec.onset_s) if found is not None else own
             lates.setdefault(rec.name.split("#")[0], []).append(late)
+            phases.setdefault((rec.name.split("#")[0], onset_phase(rec, cand)), []).append(late)
         worst_all.sort(reverse=True)
         false = sum(1 for w, _ in worst_all if w > 1.0)
         near = sum(1 for w, _ in worst_all if w > 0.9)
@@ -253,6 +271,13 @@ def report(recordings: list[Recording], grid: Sequence[Sequence[float]]) -> None
                 f"    {klass}: {len(hits)}/{len(values)} found, within 1 s {within}; of those "
                 f"found p50 {statistics.median(hits):.2f} s, p95 {percentile(hits, 0.95):.2f} s"
             )
+            where = []
+            for phase in PHASES:
+                got = phases.get((klass, phase), [])
+                soon = sum(1 for x in got if x <= 1.0)
+                missed = sum(1 for x in got if x == float("inf"))
+                where.append(f"{phase} {len(got)}: {soon} within 1 s, {missed} missed")
+            print("      onset " + "; ".join(where))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -40,10 +40,11 @@ def session_kept_out_of_the_collector(request: pytest.FixtureRequest) -> None:
     """Before a real-time test (its devices emulated in this process, as hardware that never
     pauses): collect what earlier tests left, then freeze what is still alive (the session's
     imports and fixtures) out of the cyclic collector. Unfrozen, a full collection over a
-    worker's heap took 140 ms here, a silence no bridge makes: a fresh run's `inject` met
-    "no sample from the bridge for 24.4 ms" from the emulator in the test process, alone on
-    the machine. ``simulator.rig_process`` and the product's processes do the same
-    (``controller.system.keep_built_out_of_the_collector``)."""
+    worker's heap took 140 ms here, and the bridge emulated in this process falls silent
+    for as long. An exclusive run of session 36, the machine otherwise idle, had `inject`
+    stop on "no sample from the bridge for 24.4 ms" from such an emulator (the collector is
+    the likeliest cause; it was not seen). ``simulator.rig_process`` and the product's
+    processes do the same (``controller.system.keep_built_out_of_the_collector``)."""
     if request.node.get_closest_marker("realtime") is not None:
         gc.collect()
         gc.freeze()
