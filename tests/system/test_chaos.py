@@ -41,17 +41,18 @@ async def apart(tmp_path: Path) -> AsyncIterator[tuple[RigProcess, Controller]]:
         await rig.stop()
 
 
-async def delivering(controller: Controller, injection: Injection) -> None:
-    """Until the pump has delivered 20 uL of the injection just started; if not within
-    10 s, the failure says what the controller saw (an alarm at the start, a stuck state)."""
+async def delivering(controller: Controller, injection: Injection, case: str = "") -> None:
+    """Until the pump has delivered 20 uL more than now; if not within 10 s, the failure
+    says what the controller saw (an alarm, a stuck state), after ``case``."""
+    target_ml = injection.delivered_ml + 0.02
     try:
-        await sampled_until(controller.bridge, lambda: injection.delivered_ml > 0.02, 10)
+        await sampled_until(controller.bridge, lambda: injection.delivered_ml > target_ml, 10)
     except TimeoutError:
         alarm = controller.alarm
         latched = f"{alarm.kind}: {alarm.detail}" if alarm else "none"
         raise AssertionError(
-            f"not delivering after 10 s: injection {injection.state.value}, "
-            f"{injection.delivered_ml:.4f} mL; alarm {latched}"
+            f"{case}{': ' if case else ''}not delivering after 10 s: injection "
+            f"{injection.state.value}, {injection.delivered_ml:.4f} mL; alarm {latched}"
         ) from None
 
 
@@ -72,12 +73,6 @@ async def test_a_hung_event_loop_is_caught_by_the_bridge_watchdog(
     await sampled_until(controller.bridge, lambda: injection.state is State.ALARM, 5)
     assert controller.alarm is not None and controller.alarm.kind == "link_lost"
     assert "watchdog" in controller.alarm.detail or "interlock" in controller.alarm.detail
-
-
-async def delivering_more(controller: Controller, injection: Injection, ml: float) -> None:
-    """Until the injection has delivered ``ml`` more than now (10 s at most)."""
-    target_ml = injection.delivered_ml + ml
-    await sampled_until(controller.bridge, lambda: injection.delivered_ml > target_ml, 10)
 
 
 class AlarmWatch:
@@ -151,10 +146,7 @@ async def test_a_short_stall_and_line_noise_mid_injection_are_ridden_out(
             time.sleep(0.1)  # noqa: ASYNC251 - a busy host, not a hung one
         for fault, params in faults or []:
             await rig.inject(fault, **params)
-        try:
-            await delivering_more(controller, injection, 0.02)
-        except TimeoutError:
-            raise AssertionError(f"{case}: delivery stopped ({controller.alarm})") from None
+        await delivering(controller, injection, case)
         alarm = controller.alarm
         assert injection.state is State.RUNNING and alarm is None, (case, alarm)
         assert (await rig.state())["pump_moving"], case
