@@ -226,7 +226,7 @@ def onset_phase(rec: Recording, cand: Candidate | None) -> str:
     for seg in rec.segments:
         start = seg.times_s[0]
         if start <= rec.onset_s <= seg.times_s[-1]:
-            listened = max(min_s, breaths * seg.period_s)
+            listened = leak.listening_s(seg.period_s, breaths, min_s)
             return "listening" if rec.onset_s < start + listened else "after"
     return "rising"
 

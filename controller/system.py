@@ -69,9 +69,9 @@ def keep_built_out_of_the_collector() -> None:
     everything alive now into the collector's permanent generation. It lives as long as the
     process, and a full cyclic collection over it (tens of milliseconds for a process that
     has imported FastAPI and numpy; 140 ms measured in a test process) would otherwise hold
-    the control loop at a moment of the collector's choosing. O(1); never in a process that
-    builds and drops systems one after another (a test worker), where frozen cycles would
-    never be freed."""
+    the control loop at a moment of the collector's choosing. O(1). What is frozen is never
+    collected: in a test worker that serves one app after another (the served-app tests
+    build a ``Runtime`` in their own process) each app's cycles stay, accepted there."""
     gc.freeze()
 
 

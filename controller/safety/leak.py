@@ -78,6 +78,12 @@ LEARNT_DELAY_CHUNKS = 3  # a swing counts once 1.5 s old, after any fall was cau
 SPIKE_STEP_MMHG = 2.0
 
 
+def listening_s(breath_s: float, breaths: float, min_s: float) -> float:
+    """How long ``Fall`` listens to a levelled line before its own limit counts: ``breaths``
+    of the breathing period found at rest (0: none), never under ``min_s``."""
+    return max(min_s, breaths * breath_s)
+
+
 class NeedleFloor:
     def __init__(self) -> None:
         self.floor_mmhg = float("-inf")
@@ -132,7 +138,7 @@ class Fall:
 
     def learn(self, breath_s: float) -> None:
         """The breathing period found at rest (0: none), which sets how long to listen."""
-        self.listen_s = max(LISTEN_MIN_S, LISTEN_BREATHS * breath_s)
+        self.listen_s = listening_s(breath_s, LISTEN_BREATHS, LISTEN_MIN_S)
 
     def on_block(self, t: float, line: LineModel) -> Verdict | None:
         if line.state is not LineState.MONITORING:
