@@ -19,10 +19,9 @@ the few seen there, and the population's late needle-outs and cracks were found 
 times their breathing. So the test listens to the levelled line for a breath (at least
 ``LISTEN_MIN_S``), then tests against what the CUSUM itself did there: ``LEARNT_MARGIN``
 times its largest value + ``LEARNT_OFFSET_MMHG``, never above the rest's limit nor below
-half the rest's envelope + that offset (``LEARNT_FLOOR_ENVELOPES``). As the combs' limits
-do (``swing.py``), it keeps counting what the CUSUM does once 1.5 s old, so a deeper breath
-later raises it and a fall being caught now cannot. Set by ``bench.fall_margin`` on the
-population (``docs/performance.md``).
+half the rest's envelope + that offset (``LEARNT_FLOOR_ENVELOPES``; how, in
+``learnt_limit.py``). Set by ``bench.cusum_margin`` on the population
+(``docs/performance.md``).
 
 And a line that has settled lower: averaged over 4 s (about a breath, so breathing
 cancels), under the highest it has stood at since levelling off by 5 mmHg and a tenth of
@@ -35,11 +34,9 @@ for 5 s).
 
 from __future__ import annotations
 
-import math
-
-from controller.safety.line_model import MIN_LIMIT_MMHG, SPIKE_HOLD_S, LineModel, LineState
+from controller.safety.learnt_limit import LearningRule, LearntLimit, StepHold
+from controller.safety.line_model import SPIKE_HOLD_S, LineModel, LineState
 from controller.safety.persistence import Persistence
-from controller.safety.swing import SwingMemory
 from controller.safety.verdict import Verdict, VerdictKind
 
 FLOOR_OF_NEEDLE = 0.6  # of the catalog's Q x R: viscosity and bore are never that far off
@@ -69,19 +66,12 @@ LEARNT_OFFSET_MMHG = 4.0
 # listens hides its breaths' falls from the CUSUM (the population's normal #114, a 10.5 mmHg
 # envelope, listened with the CUSUM at 3.3 mmHg at most, and a later breath took it to 7.6)
 LEARNT_FLOOR_ENVELOPES = 0.5
-LEARNT_DELAY_CHUNKS = 3  # a swing counts once 1.5 s old, after any fall was caught
 # A downward handling spike: the 125 ms median passes part of it as one step of several mmHg
 # in 10 ms, which no line falls by, and takes it back within a quarter second (the
 # population's normal #127: a 4.2 mmHg step took the CUSUM to 5.0 of the rest's 5.1 mmHg
 # limit). The CUSUM keeps counting; its test waits until such a step is ``SPIKE_HOLD_S``
 # old, so a fall that stays is called then (a Luer coming apart is the floor's, at once)
 SPIKE_STEP_MMHG = 2.0
-
-
-def listening_s(breath_s: float, breaths: float, min_s: float) -> float:
-    """How long ``Fall`` listens to a levelled line before its own limit counts: ``breaths``
-    of the breathing period found at rest (0: none), never under ``min_s``."""
-    return max(min_s, breaths * breath_s)
 
 
 class NeedleFloor:
@@ -129,22 +119,31 @@ class Fall:
         self._falling = Persistence(FALL_PERSIST_S)
         self._lower = Persistence(DROP_PERSIST_S)
         self._highest_mmhg = float("-inf")  # of the 4 s mean since levelling off
-        self.listen_s = LISTEN_MIN_S
+        # the module's values when built: the margin bench replays others by setting them
+        rule = LearningRule(
+            LEARNT_MARGIN,
+            LEARNT_OFFSET_MMHG,
+            LEARNT_FLOOR_ENVELOPES,
+            LISTEN_BREATHS,
+            LISTEN_MIN_S,
+        )
+        self._learnt = LearntLimit(rule)
         self.limit_mmhg = float("inf")  # the down CUSUM's, as last tested
-        self._swing = SwingMemory(LEARNT_DELAY_CHUNKS)
-        self._listen_until: float | None = None  # None: this fill has not levelled yet
-        self._listened = False
-        self._spike_until = -math.inf
+        self._spike = StepHold(SPIKE_HOLD_S)
+
+    @property
+    def listen_s(self) -> float:
+        return self._learnt.listen_s
 
     def learn(self, breath_s: float) -> None:
         """The breathing period found at rest (0: none), which sets how long to listen."""
-        self.listen_s = listening_s(breath_s, LISTEN_BREATHS, LISTEN_MIN_S)
+        self._learnt.learn(breath_s)
 
     def on_block(self, t: float, line: LineModel) -> Verdict | None:
         if line.state is not LineState.MONITORING:
             self._lower.reset()
             self._highest_mmhg = float("-inf")
-            self._listen_until = None
+            self._learnt.reset()
             if line.state is LineState.LEARNING:
                 return self._fallen_from_peak(t, line)
             self._falling.reset()
@@ -163,26 +162,12 @@ class Fall:
 
     def spike_held(self, t: float, step_mmhg: float) -> bool:
         """True within ``SPIKE_HOLD_S`` of a downward step of ``SPIKE_STEP_MMHG``."""
-        if step_mmhg < -SPIKE_STEP_MMHG:
-            self._spike_until = t + SPIKE_HOLD_S
-        return t < self._spike_until
+        return self._spike.held(t, -step_mmhg, SPIKE_STEP_MMHG)
 
     def down_limit(self, t: float, line: LineModel, *, learn: bool = True) -> float:
-        """The rest's limit while listening; then the least of it and what the CUSUM did on
-        this levelled line (its swing) times the margin, plus the offset. ``learn``: False
-        where a spike holds the test (what it does not test, it does not learn from)."""
-        if self._listen_until is None:
-            self._listen_until, self._listened = t + self.listen_s, False
-            self._swing = SwingMemory(LEARNT_DELAY_CHUNKS)
-        self._swing.add(line.down if learn else 0.0)
-        if t < self._listen_until:
-            return line.down_limit
-        if not self._listened:
-            self._swing.count_all()  # all of the listening counts at once
-            self._listened = True
-        learnt = LEARNT_MARGIN * self._swing.swing_mmhg + LEARNT_OFFSET_MMHG
-        least = max(MIN_LIMIT_MMHG, LEARNT_FLOOR_ENVELOPES * line.envelope + LEARNT_OFFSET_MMHG)
-        return min(line.down_limit, max(least, learnt))
+        """The limit the down CUSUM is tested against now (``learnt_limit.py``). ``learn``:
+        False where a spike holds the test (what it does not test, it does not learn from)."""
+        return self._learnt.limit_mmhg(t, line.down, line.down_limit, line.envelope, learn=learn)
 
     def _fallen_from_peak(self, t: float, line: LineModel) -> Verdict | None:
         # the peak may be a breath's crest: a fall counts beyond a whole envelope more

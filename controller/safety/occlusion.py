@@ -19,12 +19,15 @@ so a line blocked early in its start only climbs a little straighter than a heal
 
 from __future__ import annotations
 
+from controller.safety.learnt_limit import LearningRule, LearntLimit, StepHold
 from controller.safety.line_model import (
     SHIFT_WINDOW_S,
+    SPIKE_HOLD_S,
     LineModel,
     LineState,
 )
 from controller.safety.persistence import Persistence
+from controller.safety.timebase import BLOCK_S
 from controller.safety.verdict import Verdict, VerdictKind
 
 REBOUND_PERSIST_S = 0.15  # beyond a small spike's decay
@@ -37,6 +40,16 @@ SHIFT_MIN_MMHG = 25.0
 PATH_MARGIN = 1.5  # the catalog's needle path resistance: viscosity and bore this far off
 CLIMBING_OF_FULL = 0.5  # the 4 s slope, of Q/C: a line climbing this fast ...
 ABOVE_HEALTHY_PERSIST_S = 2.0  # ... for half a breath or more (breathing swings the slope)
+# The up CUSUM's limit learnt on the levelled line (``learnt_limit.py``), set by
+# ``bench.cusum_margin --direction up`` on the population (``docs/performance.md``)
+CLIMB_LEARNT_MARGIN = 1.4
+CLIMB_LEARNT_OFFSET_MMHG = 4.0
+CLIMB_LEARNT_FLOOR_ENVELOPES = 0.5
+CLIMB_LISTEN_BREATHS = 1.0
+CLIMB_LISTEN_MIN_S = 4.0
+# an upward step in 10 ms of this, or twice what a blocked line climbs in 10 ms, is a
+# handling spike: the rest's limit applies until it is ``SPIKE_HOLD_S`` old
+CLIMB_SPIKE_STEP_MMHG = 2.0
 
 
 def healthy_ceiling_mmhg(line: LineModel, climbing_of_full: float = CLIMBING_OF_FULL) -> float:
@@ -58,6 +71,22 @@ class Occlusion:
         self._shift = Persistence(SHIFT_PERSIST_S)
         self._above_healthy = Persistence(ABOVE_HEALTHY_PERSIST_S)
         self._above_steady = Persistence(ABOVE_HEALTHY_PERSIST_S)
+        # the module's values when built: the margin bench replays others by setting them
+        rule = LearningRule(
+            CLIMB_LEARNT_MARGIN,
+            CLIMB_LEARNT_OFFSET_MMHG,
+            CLIMB_LEARNT_FLOOR_ENVELOPES,
+            CLIMB_LISTEN_BREATHS,
+            CLIMB_LISTEN_MIN_S,
+        )
+        self._learnt = LearntLimit(rule)
+        self._spike = StepHold(SPIKE_HOLD_S)
+        self.climb_limit_mmhg = float("inf")  # the up CUSUM's, as last tested
+
+    def learn(self, breath_s: float) -> None:
+        """The breathing period found at rest (0: none): how long the up CUSUM's limit
+        listens to the levelled line before its own counts."""
+        self._learnt.learn(breath_s)
 
     def on_block(self, t: float, line: LineModel) -> Verdict | None:
         if self._full_climb.holds(t, line.climbing_at_full):
@@ -71,10 +100,12 @@ class Occlusion:
         above = self._above_any_healthy_line(t, line)
         if above is not None:
             return above
+        if line.state is not LineState.MONITORING:
+            self._climb.reset()
+            self._learnt.reset()
         if line.state is LineState.LEARNING:
             return self._during_start(t, line)
         if line.state is not LineState.MONITORING:
-            self._climb.reset()
             return None
         return self._shifted(t, line) or self._climbing(t, line) or self._long_climb(t, line)
 
@@ -164,11 +195,23 @@ class Occlusion:
         return Verdict(VerdictKind.OCCLUSION, detail, t, values)
 
     def _climbing(self, t: float, line: LineModel) -> Verdict | None:
-        if not self._climb.holds(t, line.up > line.up_limit):
+        self.climb_limit_mmhg = self.up_limit(t, line)
+        if not self._climb.holds(t, line.up > self.climb_limit_mmhg):
             return None
         detail = (
             f"pressure climbed {line.up:.1f} mmHg beyond the line's steady level without levelling "
-            f"off (a blocked line climbs at {line.full_occlusion_slope:.1f} mmHg/s)"
+            f"off (limit {self.climb_limit_mmhg:.1f}; a blocked line climbs at "
+            f"{line.full_occlusion_slope:.1f} mmHg/s)"
         )
-        values = {"cusum_mmhg": line.up, "level_mmhg": line.level}
+        limit = self.climb_limit_mmhg
+        values = {"cusum_mmhg": line.up, "level_mmhg": line.level, "limit_mmhg": limit}
         return Verdict(VerdictKind.OCCLUSION, detail, t, values)
+
+    def up_limit(self, t: float, line: LineModel) -> float:
+        """The up CUSUM's limit now: learnt on this levelled line (``learnt_limit.py``), or
+        the rest's while a handling spike's step is fresh (a blocked line climbs at most Q/C,
+        so a step of twice that in 10 ms is not one)."""
+        beyond = max(CLIMB_SPIKE_STEP_MMHG, 2.0 * line.full_occlusion_slope * BLOCK_S)
+        spiked = self._spike.held(t, line.step_mmhg, beyond)
+        learnt = self._learnt.limit_mmhg(t, line.up, line.up_limit, line.envelope, learn=not spiked)
+        return line.up_limit if spiked else learnt

@@ -298,6 +298,7 @@ class Supervisor:
         self.fast_climb.learn(rest_blocks, held)
         self.breath_rise.learn(self.comb.period, status.envelope_mmhg)
         self.fall.learn(self.comb.period_s)
+        self.occlusion.learn(self.comb.period_s)
         up_drift = UP_DRIFT_OF_FULL * q_ml_s / prior.compliance_ml_per_mmhg
         self._rest_excursions = self.rest.excursions(up_drift, DOWN_DRIFT_MMHG_S)
         self.compliance = ComplianceEstimate(prior.compliance_ml_per_mmhg)
