@@ -131,14 +131,17 @@ class WatchedLine(LineModel):
         if rec is None:
             return
         if not rec.segments or rec.segments[-1].times_s[0] < self.t_start:
-            rec.segments.append(Segment(self.down_limit, self.envelope, _Seen.period_s))
-            rec.segments[-1].up_limit_mmhg = self.up_limit
-            rec.segments[-1].full_mmhg_s = self.full_occlusion_slope
+            seg = Segment(self.down_limit, self.envelope, _Seen.period_s)
+            seg.up_limit_mmhg, seg.full_mmhg_s = self.up_limit, self.full_occlusion_slope
+            rec.segments.append(seg)
         seg = rec.segments[-1]
         seg.times_s.append(t)
         seg.steps_mmhg.append(step)
         seg.down_mmhg.append(self.down)
         seg.up_mmhg.append(self.up)
+
+
+UNLEARNT = 1e9  # a learnt limit's margin that leaves the rest's limit in force
 
 
 def _record(spec: tuple[str, int]) -> Recording:
@@ -155,8 +158,6 @@ def _record(spec: tuple[str, int]) -> Recording:
         rec.verdict_s = rec.onset_s + result.latency_s
     return rec
 
-
-UNLEARNT = 1e9  # a learnt limit's margin that leaves the rest's limit in force
 
 FloatArray = npt.NDArray[np.float64]
 

@@ -102,11 +102,8 @@ class Occlusion:
             return above
         if line.state is not LineState.MONITORING:
             self._climb.reset()
-            self._learnt.reset()
-        if line.state is LineState.LEARNING:
-            return self._during_start(t, line)
-        if line.state is not LineState.MONITORING:
-            return None
+            self._learnt.reset()  # the next levelled line is listened to afresh
+            return self._during_start(t, line) if line.state is LineState.LEARNING else None
         return self._shifted(t, line) or self._climbing(t, line) or self._long_climb(t, line)
 
     def _during_start(self, t: float, line: LineModel) -> Verdict | None:

@@ -10,12 +10,12 @@ from controller.safety.leak import (
     LEARNT_OFFSET_MMHG,
     Fall,
 )
-from controller.safety.line_model import SPIKE_HOLD_S, LineModel, LineState, RestReference
-from controller.safety.timebase import BLOCK_S
-from controller.safety.verdict import Verdict, VerdictKind
+from controller.safety.line_model import SPIKE_HOLD_S
+from controller.safety.verdict import VerdictKind
 from simulator.plant.artifacts import ArtifactConfig
 from simulator.plant.model import Plant
 from simulator.plant.spread import TruthSpread
+from tests.support.levelled_line import hold_cusum, levelled_line
 from tests.support.line_signal import LineCase, feed, latency
 
 
@@ -141,35 +141,16 @@ def test_deep_irregular_breathing_on_a_levelled_line_is_not_a_leak(seed: int) ->
     assert supervisor.fall.limit_mmhg <= supervisor.line.down_limit
 
 
-def _levelled_line(envelope_mmhg: float = 4.0) -> LineModel:
-    """The real line model, put where ``Fall`` reads it: levelled, its rest's limit 10 mmHg."""
-    line = LineModel()
-    line.state = LineState.MONITORING
-    line.reference = RestReference(10.0, envelope_mmhg)
-    line.down_limit = 10.0
-    return line
-
-
-def _run(fall: Fall, line: LineModel, t0: float, seconds: float, down: float) -> Verdict | None:
-    """``seconds`` of blocks with the down CUSUM at ``down``; the first verdict."""
-    for k in range(round(seconds / BLOCK_S)):
-        line.down = down
-        verdict = fall.on_block(t0 + k * BLOCK_S, line)
-        line.step_mmhg = 0.0
-        if verdict is not None:
-            return verdict
-    return None
-
-
 def test_the_limit_learnt_on_the_levelled_line_is_what_the_cusum_did_there() -> None:
-    fall, line = Fall(), _levelled_line()
+    fall, line = Fall(), levelled_line()
     fall.learn(breath_s=5.0)
-    assert _run(fall, line, 0.0, 5.0, down=2.0) is None  # listening: the rest's 10 mmHg
+    # listening: the rest's 10 mmHg
+    assert hold_cusum(fall.on_block, line, 0.0, 5.0, down=2.0) is None
     assert fall.limit_mmhg == pytest.approx(10.0)
-    assert _run(fall, line, 5.0, 0.1, down=2.0) is None
+    assert hold_cusum(fall.on_block, line, 5.0, 0.1, down=2.0) is None
     learnt = max(LEARNT_MARGIN * 2.0, LEARNT_FLOOR_ENVELOPES * 4.0) + LEARNT_OFFSET_MMHG
     assert fall.limit_mmhg == pytest.approx(learnt)
-    verdict = _run(fall, line, 5.1, 1.0, down=learnt + 0.5)
+    verdict = hold_cusum(fall.on_block, line, 5.1, 1.0, down=learnt + 0.5)
     assert verdict is not None and verdict.kind is VerdictKind.LEAK
     assert verdict.values["limit_mmhg"] == pytest.approx(learnt)
 
@@ -177,13 +158,13 @@ def test_the_limit_learnt_on_the_levelled_line_is_what_the_cusum_did_there() -> 
 def test_a_downward_spike_holds_the_test_and_a_fall_that_stays_is_called_after() -> None:
     """One 10 ms step of -4 mmHg in the filtered pressure is a spike the median let through:
     the CUSUM past its limit for 0.2 s after it is not a leak; past it 0.4 s later, it is."""
-    fall, line = Fall(), _levelled_line()
+    fall, line = Fall(), levelled_line()
     fall.learn(breath_s=5.0)
-    assert _run(fall, line, 0.0, 6.0, down=1.0) is None
+    assert hold_cusum(fall.on_block, line, 0.0, 6.0, down=1.0) is None
     line.step_mmhg = -4.0
-    assert _run(fall, line, 6.0, 0.2, down=9.0) is None  # the spike's remnant
-    assert _run(fall, line, 6.2, 1.0, down=1.0) is None  # taken back
+    assert hold_cusum(fall.on_block, line, 6.0, 0.2, down=9.0) is None  # the spike's remnant
+    assert hold_cusum(fall.on_block, line, 6.2, 1.0, down=1.0) is None  # taken back
     line.step_mmhg = -4.0
-    verdict = _run(fall, line, 8.0, 1.0, down=9.0)  # a fall that stays
+    verdict = hold_cusum(fall.on_block, line, 8.0, 1.0, down=9.0)  # a fall that stays
     assert verdict is not None
     assert 8.0 + SPIKE_HOLD_S <= verdict.t_mono_s <= 8.0 + SPIKE_HOLD_S + 0.1

@@ -20,10 +20,10 @@ from controller.safety.occlusion import (
     Occlusion,
     healthy_ceiling_mmhg,
 )
-from controller.safety.timebase import BLOCK_S
-from controller.safety.verdict import Verdict, VerdictKind
+from controller.safety.verdict import VerdictKind
 from simulator.plant.model import Plant
 from simulator.plant.spread import TruthSpread
+from tests.support.levelled_line import hold_cusum, levelled_line
 from tests.support.line_signal import LineCase, feed, latency
 
 
@@ -95,39 +95,23 @@ def test_the_highest_a_healthy_line_stands_grows_with_what_the_tissue_has_taken(
 
 
 def _levelled_line() -> LineModel:
-    """The real line model, put where the climb test reads it: levelled, its rest's limit
-    10 mmHg, a blocked line climbing at 10 mmHg/s."""
-    line = LineModel()
-    line.state = LineState.MONITORING
-    line.reference = RestReference(10.0, 4.0)
-    line.up_limit = 10.0
+    """Levelled, its rest's limit 10 mmHg, a blocked line climbing at 10 mmHg/s."""
+    line = levelled_line()
     line.q_ml_s, line.c = 0.01, 1e-3
     return line
-
-
-def _climb(
-    occlusion: Occlusion, line: LineModel, t0: float, seconds: float, up: float
-) -> Verdict | None:
-    """``seconds`` of blocks with the up CUSUM at ``up``; the first verdict."""
-    for k in range(round(seconds / BLOCK_S)):
-        line.up = up
-        verdict = occlusion.on_block(t0 + k * BLOCK_S, line)
-        line.step_mmhg = 0.0
-        if verdict is not None:
-            return verdict
-    return None
 
 
 def test_the_up_cusum_is_tested_against_what_it_did_on_the_levelled_line() -> None:
     occlusion, line = Occlusion(), _levelled_line()
     occlusion.learn(breath_s=5.0)
-    assert _climb(occlusion, line, 0.0, 5.0, up=2.0) is None  # listening: the rest's 10 mmHg
+    # listening: the rest's 10 mmHg
+    assert hold_cusum(occlusion.on_block, line, 0.0, 5.0, up=2.0) is None
     assert occlusion.climb_limit_mmhg == pytest.approx(10.0)
-    assert _climb(occlusion, line, 5.0, 0.1, up=2.0) is None
+    assert hold_cusum(occlusion.on_block, line, 5.0, 0.1, up=2.0) is None
     learnt = max(CLIMB_LEARNT_MARGIN * 2.0, CLIMB_LEARNT_FLOOR_ENVELOPES * 4.0)
     learnt += CLIMB_LEARNT_OFFSET_MMHG
     assert learnt < 10.0 and occlusion.climb_limit_mmhg == pytest.approx(learnt)
-    verdict = _climb(occlusion, line, 5.1, 1.0, up=learnt + 0.5)
+    verdict = hold_cusum(occlusion.on_block, line, 5.1, 1.0, up=learnt + 0.5)
     assert verdict is not None and verdict.kind is VerdictKind.OCCLUSION
     assert verdict.values["limit_mmhg"] == pytest.approx(learnt)
 
@@ -137,10 +121,11 @@ def test_an_upward_spike_brings_back_the_rest_limit_until_it_has_decayed() -> No
     spike: for ``SPIKE_HOLD_S`` the CUSUM is held to the rest's limit, then to the learnt."""
     occlusion, line = Occlusion(), _levelled_line()
     occlusion.learn(breath_s=5.0)
-    assert _climb(occlusion, line, 0.0, 6.0, up=1.0) is None
+    assert hold_cusum(occlusion.on_block, line, 0.0, 6.0, up=1.0) is None
     line.step_mmhg = 4.0
-    assert _climb(occlusion, line, 6.0, 0.3, up=9.0) is None  # under the rest's 10
-    verdict = _climb(occlusion, line, 6.3, 0.5, up=9.0)  # the spike old: the learnt limit
+    assert hold_cusum(occlusion.on_block, line, 6.0, 0.3, up=9.0) is None  # under the rest's 10
+    # the spike old: the learnt limit
+    verdict = hold_cusum(occlusion.on_block, line, 6.3, 0.5, up=9.0)
     assert verdict is not None and verdict.values["limit_mmhg"] < 9.0
     assert 6.0 + SPIKE_HOLD_S <= verdict.t_mono_s <= 6.0 + SPIKE_HOLD_S + 0.1
 
@@ -148,8 +133,9 @@ def test_an_upward_spike_brings_back_the_rest_limit_until_it_has_decayed() -> No
 def test_a_new_fill_listens_again() -> None:
     occlusion, line = Occlusion(), _levelled_line()
     occlusion.learn(breath_s=5.0)
-    assert _climb(occlusion, line, 0.0, 6.0, up=1.0) is None
+    assert hold_cusum(occlusion.on_block, line, 0.0, 6.0, up=1.0) is None
     line.state = LineState.LEARNING  # the next fill's start
     occlusion.on_block(6.0, line)
     line.state = LineState.MONITORING
-    assert _climb(occlusion, line, 30.0, 1.0, up=9.0) is None  # the rest's 10 mmHg again
+    # the rest's 10 mmHg again
+    assert hold_cusum(occlusion.on_block, line, 30.0, 1.0, up=9.0) is None
