@@ -55,11 +55,12 @@ async def test_schemathesis_finds_no_server_error(tmp_path: Path) -> None:
             "not_a_server_error",
             "--max-examples",
             str(EXAMPLES),
-            # four operations at a time: the fuzzer mostly waits on routes that wait on the
-            # devices (a zero collects a second of samples), 83 s with one, 35 s with four;
-            # a server that answers 5xx to requests at once is a fault it should find too
+            # one operation at a time (83 s; 35 s with four): with four worker threads the
+            # fuzzer itself failed a fresh clone's run, after all 1569 of its cases had
+            # passed, with "AST constructor recursion depth mismatch" from hypothesis's
+            # ast.parse: CPython 3.11.7's race between threads (python/cpython#106905)
             "--workers",
-            "4",
+            "1",
             # provoking faults breaks the simulated devices on purpose (a silent bridge then
             # answers 503, rightly); its input validation is covered in test_api_panels.py
             "--exclude-path",
