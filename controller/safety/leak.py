@@ -131,10 +131,6 @@ class Fall:
         self.limit_mmhg = float("inf")  # the down CUSUM's, as last tested
         self._spike = StepHold(SPIKE_HOLD_S)
 
-    @property
-    def listen_s(self) -> float:
-        return self._learnt.listen_s
-
     def learn(self, breath_s: float) -> None:
         """The breathing period found at rest (0: none), which sets how long to listen."""
         self._learnt.learn(breath_s)
