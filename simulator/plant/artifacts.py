@@ -59,6 +59,12 @@ class Artifacts:
             random.Random(seed + 130363),
         )
 
+    @property
+    def breaths(self) -> IrregularRhythm:
+        """The breathing's cycles (a regular breath is the same sinusoid as cycles of equal
+        length and depth): truth for a bench, never for the controller."""
+        return self._breaths
+
     def _extend_spikes(self, until_s: float) -> None:
         rate_per_s = self.config.spikes_per_min / 60.0
         if rate_per_s <= 0:
@@ -132,6 +138,12 @@ class IrregularRhythm:
         self._cycles: list[tuple[float, float, float]] = [(start, self.mean_period_s, depth)]
 
     def at(self, t_s: float) -> tuple[float, float]:
+        start, period, depth = self.cycle_at(t_s)
+        return 2 * math.pi * (t_s - start) / period, depth
+
+    def cycle_at(self, t_s: float) -> tuple[float, float, float]:
+        """(start s, period s, depth) of the cycle holding ``t_s``: the truth a bench may
+        compare a predictor with (``bench.breath_predictability``), never the controller."""
         cycles = self._cycles
         while cycles[-1][0] + cycles[-1][1] <= t_s:
             start, period, _ = cycles[-1]
@@ -141,8 +153,7 @@ class IrregularRhythm:
             cycles.append((start + period, next_period, depth))
             if len(cycles) > 64:
                 del cycles[:32]
-        for start, period, depth in reversed(cycles):
-            if start <= t_s:
-                return 2 * math.pi * (t_s - start) / period, depth
-        start, period, depth = cycles[0]
-        return 2 * math.pi * (t_s - start) / period, depth
+        for cycle in reversed(cycles):
+            if cycle[0] <= t_s:
+                return cycle
+        return cycles[0]
