@@ -58,9 +58,8 @@ class Signal:
     t_s: Array
     total_mmhg: Array  # breathing + pulse + noise: what a predictor sees
     pulse_mmhg: Array  # pulse + noise alone
-    cycles: list[
-        tuple[float, float, float]
-    ]  # per sample: the breath under way (start, period, depth)
+    # per sample: the breath under way (start s, period s, depth mmHg)
+    cycles: list[tuple[float, float, float]]
     breath_period_s: float
     pulse_period_s: float
     breath_mmhg: float  # mean depth (amplitude)
