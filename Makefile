@@ -59,12 +59,11 @@ $(PDFTOPPM):
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils
 
 # Three passes: tests with no wall-clock deadline side by side on both cores, then the
-# real-time ones (devices, servers, a browser) three at a time (they mostly wait on their
-# devices), then those that need the machine to themselves one at a time (tests/conftest.py
-# says why).
+# real-time ones (devices, servers, a browser) two at a time, then those that need the
+# machine to themselves one at a time (tests/conftest.py says why).
 pytest: $(STAMP) $(NODE_STAMP) $(CHROMIUM) $(MOSQUITTO) $(ORTHANC) $(PDFTOPPM)
 	$(BIN)/pytest -n 2 --dist worksteal -m "not realtime"
-	$(BIN)/pytest -n 3 --dist worksteal -m "realtime and not exclusive"
+	$(BIN)/pytest -n 2 --dist worksteal -m "realtime and not exclusive"
 	$(BIN)/pytest -m "realtime and exclusive"
 
 ## bench: benchmarks; figures go in docs/performance.md

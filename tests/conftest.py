@@ -18,13 +18,12 @@ from tests.support.tasks import assert_no_task_left
 
 # Tests that hold devices, servers or a browser to deadlines on the wall clock. `make test`
 # runs them after everything else (unit tests, the virtual-clock closed loop: both cores
-# busy, beside a real-time test they starved it), three at a time: each mostly waits on its
-# devices (two at a time until session 38; three took the pass from 354 s to 255-274 s in
-# three runs, none failed: docs/performance.md). Those marked `exclusive` come last, one at
-# a time: their subject is one of the product's wall-clock limits at its own value (the
-# 20 ms staleness rule, the watchdogs, the loop's lateness) or they keep a core busy. The
-# others run the transducer at the shared staleness limit, `tests/support/timing.py` says
-# why.
+# busy, beside a real-time test they starved it), two at a time: each mostly waits on its
+# devices (three at a time, session 38, passed three runs alone and failed two tests of a
+# fresh clone's: docs/performance.md). Those marked `exclusive` come last, one at a time: their subject is one of the
+# product's wall-clock limits at its own value (the 20 ms staleness rule, the watchdogs, the
+# loop's lateness) or they keep a core busy. The others run the transducer at the shared
+# staleness limit, `tests/support/timing.py` says why.
 REALTIME_DIRS = ("integration", "system", "unit/drivers")
 TESTS_ROOT = Path(__file__).resolve().parent
 

@@ -1,8 +1,7 @@
 """The transducer staleness limit the controller tests run at, and why it is not 20 ms.
 
 The product's rule is 20 ms (``DeviceSettings.staleness_s``). ``make test`` runs the
-real-time tests side by side (two at a time, three since session 38) to keep within the
-brief's budget, and on two busy cores the
+real-time tests two at a time to keep within the brief's budget, and on two busy cores the
 kernel does not always hand an emulated bridge's bytes over in time: a pty's writes reach
 the reader through a kernel worker thread, and with both cores busy the host saw 22-26 ms
 gaps while the emulator wrote every frame on time and the host's timer ran on time with
