@@ -20,10 +20,10 @@ from tests.support.tasks import assert_no_task_left
 # runs them after everything else (unit tests, the virtual-clock closed loop: both cores
 # busy, beside a real-time test they starved it), two at a time: each mostly waits on its
 # devices (three at a time, session 38, passed three runs alone and failed two tests of a
-# fresh clone's: docs/performance.md). Those marked `exclusive` come last, one at a time: their subject is one of the
-# product's wall-clock limits at its own value (the 20 ms staleness rule, the watchdogs, the
-# loop's lateness) or they keep a core busy. The others run the transducer at the shared
-# staleness limit, `tests/support/timing.py` says why.
+# fresh clone's: docs/performance.md). Those marked `exclusive` come last, one at a time:
+# their subject is one of the product's wall-clock limits at its own value (the 20 ms
+# staleness rule, the watchdogs, the loop's lateness) or they keep a core busy. The others
+# run the transducer at the shared staleness limit, `tests/support/timing.py` says why.
 REALTIME_DIRS = ("integration", "system", "unit/drivers")
 TESTS_ROOT = Path(__file__).resolve().parent
 
